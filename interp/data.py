@@ -1,0 +1,179 @@
+"""The data pipeline: task mixtures, batches as tensors, fixed test sets, background prefetch.
+
+Training batches. Every example's task is drawn uniformly from the group (1:1:1 for three tasks, SPEC §4)
+and its length uniformly in the task's training range. Batch ``step`` is a pure function of
+``(data_seed, step)``, so a resumed run sees exactly the batches an uninterrupted one would: the data
+stream's state *is* the step counter. The data seed is separate from the model seed (SPEC §5: seeds vary
+the initialisation, not the data).
+
+Padding. Rows are right-padded with ``<pad>`` to the batch's longest row rounded up to one of a few fixed
+bucket widths, so a compiled model sees few shapes; padding never changes which examples a batch holds.
+``Batch.padding_share`` reports the fraction of pad tokens.
+
+Test sets. ``evaluation_set(task, length, count, seed)`` is a fixed, seeded set of examples of exactly one
+length, the same in every process (``stable_rng``).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from jaxtyping import Bool, Int
+from torch import Tensor
+
+from interp.groups import TaskGroup
+from interp.tasks import Examples, get_task, stable_rng
+from interp.vocab import PAD
+
+BUCKET_WIDTHS = (32, 64, 96, 128, 192, 256, 384, 512)
+"""Batch widths a batch is padded up to; beyond the last, widths are multiples of 128."""
+
+
+def bucket_width(width: int) -> int:
+    for bucket in BUCKET_WIDTHS:
+        if width <= bucket:
+            return bucket
+    return -(-width // 128) * 128
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A padded batch as tensors. ``scored[b, p]`` marks target position p (predicted by logits p − 1)."""
+
+    tokens: Int[Tensor, "batch pos"]
+    scored: Bool[Tensor, "batch pos"]
+    task_index: Int[Tensor, " batch"]
+    length: Int[Tensor, " batch"]
+    real_tokens: int
+
+    @property
+    def padding_share(self) -> float:
+        return 1.0 - self.real_tokens / self.tokens.numel()
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        return Batch(
+            self.tokens.to(device, non_blocking=non_blocking),
+            self.scored.to(device, non_blocking=non_blocking),
+            self.task_index.to(device, non_blocking=non_blocking),
+            self.length.to(device, non_blocking=non_blocking),
+            self.real_tokens,
+        )
+
+    def pin_memory(self) -> Batch:
+        return Batch(self.tokens.pin_memory(), self.scored.pin_memory(), self.task_index.pin_memory(),
+                     self.length.pin_memory(), self.real_tokens)
+
+
+def to_batch(examples: Examples, task_index: np.ndarray | int = 0, pad_to_bucket: bool = True) -> Batch:
+    """Tensors of ``examples``, right-padded to a bucket width (or to the longest row)."""
+    width = int(examples.end.max())
+    padded = bucket_width(width) if pad_to_bucket else width
+    tokens = np.full((len(examples), padded), PAD, dtype=np.int64)
+    scored = np.zeros((len(examples), padded), dtype=bool)
+    tokens[:, :width] = examples.tokens[:, :width]
+    scored[:, :width] = examples.scored[:, :width]
+    task_index = np.array(np.broadcast_to(task_index, (len(examples),)), dtype=np.int64)
+    return Batch(
+        torch.from_numpy(tokens),
+        torch.from_numpy(scored),
+        torch.from_numpy(task_index),
+        torch.from_numpy(examples.length.copy()),
+        int(examples.end.sum()),
+    )
+
+
+def merge(parts: list[Examples], rows: list[np.ndarray], count: int) -> Examples:
+    """One :class:`Examples` holding ``parts[i]`` at rows ``rows[i]`` (widths may differ)."""
+    width = max(int(part.end.max()) for part in parts)
+    tokens = np.full((count, width), PAD, dtype=np.int64)
+    scored = np.zeros((count, width), dtype=bool)
+    target_start, end, length = (np.zeros(count, dtype=np.int64) for _ in range(3))
+    for part, where in zip(parts, rows, strict=True):
+        tokens[where, : part.tokens.shape[1]] = part.tokens
+        scored[where, : part.scored.shape[1]] = part.scored
+        target_start[where], end[where], length[where] = part.target_start, part.end, part.length
+    return Examples(tokens, scored, target_start, end, length)
+
+
+class MixtureSampler:
+    """Training batches of a group: task uniform per example, length uniform in the task's range."""
+
+    def __init__(self, group: TaskGroup, data_seed: int) -> None:
+        self.group = group
+        self.data_seed = data_seed
+        self.tasks = [get_task(spec.task) for spec in group.specs]
+
+    def examples(self, step: int, batch_size: int) -> tuple[Examples, np.ndarray]:
+        """The examples of batch ``step`` and each row's task index (into ``group.specs``)."""
+        rng = stable_rng(self.data_seed, "train", step)
+        task_index = rng.integers(0, len(self.tasks), size=batch_size)
+        parts, rows = [], []
+        for index, (task, spec) in enumerate(zip(self.tasks, self.group.specs, strict=True)):
+            where = np.flatnonzero(task_index == index)
+            if len(where):
+                parts.append(task.sample_train(rng, len(where), spec.max_length))
+                rows.append(where)
+        return merge(parts, rows, batch_size), task_index
+
+    def batch(self, step: int, batch_size: int) -> Batch:
+        examples, task_index = self.examples(step, batch_size)
+        return to_batch(examples, task_index)
+
+
+def iterate_batches(
+    sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, prefetch: int = 2,
+    pin_memory: bool = False,
+) -> Iterator[tuple[int, Batch]]:
+    """Batches ``start_step … end_step − 1``, built ``prefetch`` ahead in a background thread.
+
+    The worker only computes pure functions of the step, so stopping early (a checkpoint, a signal)
+    loses nothing. ``prefetch=0`` builds each batch in the caller's thread.
+    """
+    if prefetch <= 0:
+        for step in range(start_step, end_step):
+            yield step, sampler.batch(step, batch_size)
+        return
+    ready: queue.Queue = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for step in range(start_step, end_step):
+                batch = sampler.batch(step, batch_size)
+                batch = batch.pin_memory() if pin_memory else batch
+                while not stop.is_set():
+                    try:
+                        ready.put((step, batch), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as error:  # surfaced in the consumer
+            ready.put((None, error))
+
+    worker = threading.Thread(target=work, name="interp-batches", daemon=True)
+    worker.start()
+    try:
+        for _ in range(start_step, end_step):
+            step, batch = ready.get()
+            if step is None:
+                raise batch
+            yield step, batch
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+DEFAULT_TEST_SEED = 1234
+DEFAULT_TEST_COUNT = 1024
+
+
+def evaluation_set(task: str, length: int, count: int = DEFAULT_TEST_COUNT, seed: int = DEFAULT_TEST_SEED) -> Examples:
+    """The fixed test examples of ``task`` at exactly ``length`` (the same in every process)."""
+    return get_task(task).sample_test(stable_rng(seed, "test", task, length), count, length)

@@ -1,0 +1,61 @@
+"""Finding and reading TOML presets: ``models/groups/NAME.toml`` (task groups) and ``models/sizes/NAME.toml``
+(model shapes with their training defaults).
+
+A preset is a file, never code. Commands take a preset's name or a path to a TOML file; the directory is
+``models/`` beside the package (an editable install, as the README's), or ``$INTERP_MODELS``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from interp.errors import InterpError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PRESET_KINDS = {"group": "groups", "model": "sizes"}
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("INTERP_MODELS", Path(__file__).resolve().parent.parent / "models"))
+
+
+def preset_names(kind: str) -> list[str]:
+    folder = models_dir() / PRESET_KINDS[kind]
+    return sorted(path.stem for path in folder.glob("*.toml"))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise InterpError(f"cannot read {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise InterpError(f"{path} is not valid TOML: {error}") from None
+
+
+def load_preset(kind: str, name_or_path: str | Path) -> tuple[str, dict[str, Any]]:
+    """The preset's name and table: ``name_or_path`` is a preset name or a ``.toml`` file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        if not candidate.is_file():
+            raise InterpError(f"{kind} preset file {candidate} does not exist")
+        return candidate.stem, read_toml(candidate)
+    path = models_dir() / PRESET_KINDS[kind] / f"{name_or_path}.toml"
+    if not path.is_file():
+        known = ", ".join(preset_names(kind)) or f"none found in {path.parent}"
+        raise InterpError(f"unknown {kind} preset {str(name_or_path)!r} (known: {known}; or give a .toml path)")
+    return path.stem, read_toml(path)
+
+
+def check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise InterpError(f"{where}: unknown key(s) {', '.join(unknown)} (accepted: {', '.join(sorted(allowed))})")

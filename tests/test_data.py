@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+from scipy.stats import chisquare
+
+from interp.data import BUCKET_WIDTHS, MixtureSampler, bucket_width, evaluation_set, iterate_batches
+from interp.groups import load_group
+from interp.tasks import get_task
+
+
+@pytest.fixture(scope="module")
+def sampler():
+    return MixtureSampler(load_group("add_carry"), data_seed=0)
+
+
+def test_batches_are_a_pure_function_of_seed_and_step(sampler):
+    a, b = sampler.batch(5, 256), MixtureSampler(load_group("add_carry"), 0).batch(5, 256)
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.scored, b.scored)
+    assert not torch.equal(sampler.batch(6, 256).tokens, a.tokens)
+    assert not torch.equal(MixtureSampler(load_group("add_carry"), 1).batch(5, 256).tokens, a.tokens)
+
+
+def test_tasks_are_drawn_uniformly(sampler):
+    counts = np.bincount(np.concatenate([sampler.batch(s, 512).task_index.numpy() for s in range(6)]))
+    assert len(counts) == 3 and chisquare(counts).pvalue > 1e-3
+
+
+def test_rows_carry_their_task_and_training_length(sampler, tokenizer):
+    batch = sampler.batch(0, 300)
+    for row in range(300):
+        spec = sampler.group.specs[int(batch.task_index[row])]
+        text = tokenizer.decode(batch.tokens[row].tolist())
+        assert text.startswith(f"<bos><{spec.task}>")
+        assert 1 <= int(batch.length[row]) <= spec.max_length
+
+
+def test_padding_and_masks(sampler, tokenizer):
+    batch = sampler.batch(3, 128)
+    assert batch.tokens.shape[1] in BUCKET_WIDTHS
+    real = (batch.tokens != tokenizer.pad_id).sum().item()
+    assert real == batch.real_tokens
+    assert batch.padding_share == pytest.approx(1 - real / batch.tokens.numel())
+    eos = batch.tokens == tokenizer.eos_id
+    assert torch.equal(eos.sum(1), torch.ones(128, dtype=torch.long))
+    assert (batch.scored & eos).sum() == 128  # <eos> is always scored
+    assert not batch.scored[:, 0].any() and not (batch.scored & (batch.tokens == tokenizer.pad_id)).any()
+    for row in range(128):
+        text = tokenizer.decode(batch.tokens[row][batch.scored[row]].tolist())
+        full = tokenizer.decode(batch.tokens[row].tolist()).replace("<pad>", "")
+        assert full.endswith(text)  # scored positions are exactly the target and <eos>
+        task = sampler.group.specs[int(batch.task_index[row])].task
+        assert full.split(f"<{task}>")[2] == text
+
+
+def test_bucket_widths():
+    assert bucket_width(1) == 32 and bucket_width(129) == 192 and bucket_width(512) == 512
+    assert bucket_width(513) == 640
+
+
+def test_prefetch_yields_the_same_batches(sampler):
+    direct = [sampler.batch(step, 64) for step in range(10, 14)]
+    for prefetch in (0, 3):
+        fetched = list(iterate_batches(sampler, 10, 14, 64, prefetch=prefetch))
+        assert [step for step, _ in fetched] == [10, 11, 12, 13]
+        assert all(torch.equal(a.tokens, b.tokens) for a, (_, b) in zip(direct, fetched))
+
+
+def test_prefetch_stops_cleanly_when_abandoned(sampler):
+    stream = iterate_batches(sampler, 0, 10_000, 32, prefetch=2)
+    next(stream)
+    stream.close()  # the worker thread must not hang
+
+
+def test_prefetch_worker_errors_reach_the_consumer():
+    class Broken(MixtureSampler):
+        def batch(self, step, batch_size):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        list(iterate_batches(Broken(load_group("add_only"), 0), 0, 3, 8, prefetch=2))
+
+
+def test_evaluation_sets_are_fixed_and_exact():
+    a = evaluation_set("add", 7, count=50)
+    assert np.array_equal(a.tokens, evaluation_set("add", 7, count=50).tokens)
+    assert (a.length == 7).all()
+    assert not np.array_equal(a.tokens, evaluation_set("add", 7, count=50, seed=9).tokens)
+    assert not np.array_equal(a.tokens, evaluation_set("nocarry", 7, count=50).tokens[:, : a.tokens.shape[1]])
+    assert len(evaluation_set("mqar", 3, count=5)) == 5 and get_task("mqar").min_length == 3
