@@ -1,0 +1,130 @@
+"""Run configuration: one frozen dataclass per concern, parsed from TOML presets once and saved in every run.
+
+Config flows one way: size preset (``models/sizes/NAME.toml``: ``[model]`` and ``[training]``) and group
+preset (``models/groups/NAME.toml``) → command-line overrides → :class:`RunConfig` → ``config.json`` in the
+run directory → everything downstream (training, evaluation, analyses) reads it back from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from interp.errors import InterpError
+from interp.groups import TaskGroup, load_group
+from interp.model import ModelConfig
+from interp.presets import check_keys, load_preset
+from interp.vocab import default_tokens
+
+PRECISIONS = ("bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe (SPEC §5): AdamW with a warmup–stable–decay schedule and answer-only loss."""
+
+    steps: int = 20_000
+    batch_size: int = 1024
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.98
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    decay_fraction: float = 0.4
+    grad_clip: float = 1.0
+    log_every: int = 20
+    eval_every: int = 1000
+    eval_count: int = 128
+    checkpoint_every: int = 1000
+    precision: str = "bf16"
+    """Autocast precision on CUDA (always fp32 on the CPU)."""
+    compile: bool = True
+    """``torch.compile`` the training step on CUDA."""
+
+    @classmethod
+    def from_dict(cls, table: dict[str, Any], where: str = "training") -> TrainConfig:
+        check_keys(table, {field.name for field in fields(cls)}, where)
+        config = cls(**table)
+        config.validate(where)
+        return config
+
+    def validate(self, where: str = "training") -> None:
+        for name in ("steps", "batch_size", "log_every", "eval_every", "eval_count", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InterpError(f"{where}: {name} must be a positive integer, got {value!r}")
+        if not self.lr > 0 or not 0 <= self.weight_decay or not self.grad_clip > 0:
+            raise InterpError(f"{where}: lr and grad_clip must be positive and weight_decay non-negative")
+        if not (0 <= self.warmup_fraction and 0 <= self.decay_fraction and self.warmup_fraction + self.decay_fraction <= 1):
+            raise InterpError(f"{where}: warmup_fraction and decay_fraction must be ≥ 0 and sum to at most 1")
+        if self.precision not in PRECISIONS:
+            raise InterpError(f"{where}: precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        config = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        config.validate("command line")
+        return config
+
+
+def load_size_preset(name_or_path: str | Path) -> tuple[str, ModelConfig, TrainConfig]:
+    """A size preset: its name, its model shape and its training defaults."""
+    name, table = load_preset("model", name_or_path)
+    check_keys(table, {"model", "training", "description"}, f"model preset {name!r}")
+    if "model" not in table:
+        raise InterpError(f"model preset {name!r} has no [model] table")
+    model = ModelConfig.from_dict(table["model"], f"model preset {name!r} [model]")
+    training = TrainConfig.from_dict(table.get("training", {}), f"model preset {name!r} [training]")
+    return name, model, training
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run, saved as ``config.json``."""
+
+    model_preset: str
+    model: ModelConfig
+    group: TaskGroup
+    training: TrainConfig
+    seed: int
+    data_seed: int = 0
+    vocab: tuple[str, ...] = ()
+    pretrained: dict[str, Any] | None = None
+    """For finetuned runs: what was loaded (``interp.finetune``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["vocab"] = list(self.vocab)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config.json") -> RunConfig:
+        try:
+            group = data["group"]
+            return cls(
+                model_preset=data["model_preset"],
+                model=ModelConfig.from_dict(data["model"], f"{where} model"),
+                group=TaskGroup.from_dict({k: v for k, v in group.items() if k != "name"}, group["name"]),
+                training=TrainConfig.from_dict(data["training"], f"{where} training"),
+                seed=int(data["seed"]),
+                data_seed=int(data.get("data_seed", 0)),
+                vocab=tuple(data["vocab"]),
+                pretrained=data.get("pretrained"),
+            )
+        except (KeyError, TypeError) as error:
+            raise InterpError(f"{where} is not an interp run config (missing {error})") from None
+
+
+def make_run_config(
+    model_preset: str | Path, group_preset: str | Path, seed: int, data_seed: int = 0,
+    positional: str | None = None, **training_overrides: Any,
+) -> RunConfig:
+    """Resolve presets and overrides into a full :class:`RunConfig`."""
+    if seed < 0 or data_seed < 0:
+        raise InterpError("seeds must be non-negative integers")
+    name, model, training = load_size_preset(model_preset)
+    if positional is not None:
+        model = ModelConfig.from_dict({**model.to_dict(), "positional": positional}, "--positional")
+    group: TaskGroup = load_group(group_preset)
+    return RunConfig(name, model, group, training.replace(**training_overrides), seed, data_seed, default_tokens())

@@ -1,0 +1,61 @@
+"""Plotly figures and offline HTML.
+
+Conventions (shared by every figure of the suite): signed effects on a red–blue scale centred at 0,
+non-negative quantities on a sequential scale with a fixed range, training lengths marked on every
+length plot, and HTML that embeds plotly.js so it opens without a network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from interp.storage import write_text
+
+TASK_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+SIGNED_SCALE = "RdBu_r"  # red positive, blue negative, white at 0 (with zmid=0)
+SEQUENTIAL_SCALE = "Viridis"
+
+
+def html_document(figures: list[go.Figure], title: str, body_html: str = "") -> str:
+    """One self-contained page: plotly.js embedded once, then each figure and any extra HTML."""
+    parts = []
+    for index, figure in enumerate(figures):
+        parts.append(pio.to_html(figure, full_html=False, include_plotlyjs=index == 0, div_id=f"figure-{index}"))
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>" + title + "</title>"
+        "<style>body{font-family:sans-serif;margin:1.5em;max-width:1400px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style></head><body>"
+        f"<h1>{title}</h1>" + "".join(parts) + body_html + "</body></html>\n"
+    )
+
+
+def write_html(path: Path, figures: list[go.Figure], title: str, body_html: str = "") -> Path:
+    """Write the page atomically; it works offline."""
+    write_text(Path(path), html_document(figures, title, body_html))
+    return Path(path)
+
+
+def mark_training_lengths(figure: go.Figure, lengths: dict[str, int], colours: dict[str, str]) -> None:
+    """A dashed vertical line at each task's largest training length, labelled."""
+    for task, length in lengths.items():
+        figure.add_vline(x=length + 0.5, line_dash="dash", line_color=colours[task], opacity=0.7,
+                         annotation_text=f"{task} ≤ {length}", annotation_position="top left",
+                         annotation_font_color=colours[task], annotation_textangle=-90)
+
+
+def signed_heatmap(values, x_labels, y_labels, title: str, limit: float | None = None) -> go.Heatmap:
+    """A red–blue heatmap centred at 0 (``limit`` fixes the symmetric range)."""
+    array = np.asarray(values, dtype=float)
+    bound = limit if limit is not None else float(np.nanmax(np.abs(array))) or 1.0
+    return go.Heatmap(z=array, x=x_labels, y=y_labels, colorscale=SIGNED_SCALE, zmid=0, zmin=-bound,
+                      zmax=bound, colorbar={"title": title}, hovertemplate="%{y}, %{x}: %{z:.3f}<extra></extra>")
+
+
+def sequential_heatmap(values, x_labels, y_labels, title: str, zmin: float = 0.0, zmax: float = 1.0) -> go.Heatmap:
+    """A sequential heatmap with a fixed range, for non-negative quantities."""
+    return go.Heatmap(z=values, x=x_labels, y=y_labels, colorscale=SEQUENTIAL_SCALE, zmin=zmin, zmax=zmax,
+                      colorbar={"title": title}, hovertemplate="%{y}, %{x}: %{z:.3f}<extra></extra>")

@@ -1,0 +1,105 @@
+"""Run directories and the notebook API ``load_run``.
+
+A run directory holds::
+
+    config.json                     the resolved RunConfig (model, group, training, seeds, vocabulary)
+    checkpoints/step_NNNNNN.safetensors        model parameters
+    checkpoints/step_NNNNNN.optimizer.safetensors  AdamW state (for --resume)
+    checkpoints/step_NNNNNN.json    training state; written last, so its presence marks a complete checkpoint
+    metrics.jsonl                   per-task loss, learning rate, throughput, quick evaluations
+    eval/step_NNNNNN.json           full evaluations (``interp.evaluate``), plus figures
+    analysis/                       head-reuse analyses (``interp.head_overlap``)
+
+Every result can be regenerated from it. ``load_run(path, step=None)`` gives the model (eval mode) at a
+checkpoint, the tokenizer, the config and the list of checkpoint steps.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformer_lens import HookedTransformer
+
+from interp.config import RunConfig
+from interp.errors import InterpError
+from interp.model import build_model, load_weights
+from interp.storage import read_json
+from interp.vocab import Tokenizer, check_compatible
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_PATTERN = re.compile(r"step_(\d{6,})\.json$")
+
+
+def checkpoint_stem(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / "checkpoints" / f"step_{step:06d}"
+
+
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    """Steps with a complete checkpoint (state JSON and weights present), ascending."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    steps = []
+    for path in folder.iterdir():
+        match = CHECKPOINT_PATTERN.fullmatch(path.name)
+        if match and path.with_suffix(".safetensors").is_file():
+            steps.append(int(match.group(1)))
+    return sorted(steps)
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    """The run's config; a missing or foreign directory raises one clear error."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InterpError(f"run directory {run_dir} does not exist")
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise InterpError(f"{run_dir} is not an interp run directory (no {CONFIG_FILE})")
+    return RunConfig.from_dict(read_json(path), str(path))
+
+
+def resolve_step(run_dir: Path, step: int | None) -> int:
+    steps = checkpoint_steps(run_dir)
+    if not steps:
+        raise InterpError(f"run {run_dir} has no checkpoint yet")
+    if step is None:
+        return steps[-1]
+    if step not in steps:
+        raise InterpError(f"run {run_dir} has no checkpoint at step {step} (steps: {format_steps(steps)})")
+    return step
+
+
+def format_steps(steps: list[int]) -> str:
+    return ", ".join(map(str, steps)) if len(steps) <= 12 else f"{steps[0]}, {steps[1]}, …, {steps[-1]}"
+
+
+@dataclass
+class Run:
+    """A trained run at one checkpoint."""
+
+    path: Path
+    config: RunConfig
+    model: HookedTransformer
+    tokenizer: Tokenizer
+    step: int
+    steps: list[int]
+
+
+def model_at(run_dir: Path, config: RunConfig, step: int, device: torch.device | str = "cpu") -> HookedTransformer:
+    """The run's model with the weights of checkpoint ``step``, in eval mode."""
+    model = build_model(config.model, len(config.vocab), seed=config.seed, device=device)
+    load_weights(model, checkpoint_stem(run_dir, step).with_suffix(".safetensors"))
+    return model.eval()
+
+
+def load_run(path: str | Path, step: int | None = None, device: torch.device | str = "cpu") -> Run:
+    """Open a run directory at checkpoint ``step`` (default: the last one)."""
+    run_dir = Path(path)
+    config = read_config(run_dir)
+    tokenizer = check_compatible(config.vocab)
+    chosen = resolve_step(run_dir, step)
+    model = model_at(run_dir, config, chosen, device)
+    return Run(run_dir, config, model, tokenizer, chosen, checkpoint_steps(run_dir))

@@ -1,0 +1,84 @@
+"""Crash-safe files: every write goes to a temporary file in the same directory and is renamed into place.
+
+A reader therefore sees either the old file or the new one, never half of one, even after ``kill -9``.
+:class:`RunLock` is an advisory ``flock`` on ``DIR/.lock`` that the kernel drops when its process dies, so
+a crashed trainer never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from interp.errors import InterpError
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    temporary_path = Path(temporary)
+    try:
+        write(temporary_path)
+        with open(temporary_path, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary_path, path)
+    except BaseException:
+        temporary_path.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda temporary: temporary.write_text(text))
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as error:
+        raise InterpError(f"cannot read {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise InterpError(f"{path} is not valid JSON: {error}") from None
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while one process writes it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / ".lock"
+        self.handle = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise InterpError(f"{self.path.parent} is being written by {holder}; wait for it or stop it") from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"process {os.getpid()}")
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.seek(0)
+            self.handle.truncate()
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None

@@ -1,0 +1,339 @@
+"""Train a HookedTransformer on a task group (SPEC §5), into a run directory that survives crashes.
+
+    python -m interp.train --model PRESET --group PRESET --out runs/NAME --seed S [--steps N]
+        [--batch-size B] [--eval-every N] [--checkpoint-every N] [--device auto|cpu|cuda] [--resume]
+
+Recipe: answer-only cross-entropy (loss on the scored target tokens and ``<eos>`` only, SPEC §2), AdamW
+(weight decay on matrices only), a warmup–stable–decay schedule (linear warmup over the first 10% of
+steps, constant, cosine decay to 0 over the last 40%), gradient clipping, bf16 autocast and TF32 on CUDA,
+``torch.compile`` of the hook-free fast path (``interp.model.fast_logits``) on CUDA.
+
+Safety. ``config.json`` is written once; checkpoints (weights, AdamW state, training state) are written
+atomically at step 0 and every ``checkpoint_every`` steps, all kept. A lock stops two trainers writing one
+run. ``--resume`` continues from the last checkpoint and ends bit-identical to an uninterrupted run on the
+same device: batch ``s`` is a pure function of (data seed, s), the schedule a pure function of s, and
+nothing else is random. SIGINT/SIGTERM finish the current step, save a checkpoint and exit (130/143);
+a NaN or infinite loss stops with a message and leaves the last good checkpoint as the newest one.
+``metrics.jsonl`` gets per-task loss and the learning rate every ``log_every`` steps and a quick
+per-length exact match every ``eval_every`` steps; on resume, lines past the checkpoint are dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+from transformer_lens import HookedTransformer
+
+from interp.config import RunConfig, TrainConfig, make_run_config
+from interp.data import Batch, MixtureSampler, iterate_batches
+from interp.errors import InterpError, cli_main
+from interp.evaluate import autocast, count_correct, pick_device
+from interp.model import build_model, fast_logits, load_weights, save_weights
+from interp.run import CONFIG_FILE, checkpoint_stem, checkpoint_steps, read_config
+from interp.storage import RunLock, atomic_write, write_json, write_text
+
+METRICS_FILE = "metrics.jsonl"
+QUICK_EVAL_LENGTHS = 12
+"""The quick evaluation looks at about this many lengths per task, spread over its evaluation range."""
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Warmup–stable–decay: linear warmup, constant, then cosine decay to 0 over the last fraction."""
+    warmup = max(1, round(config.warmup_fraction * config.steps))
+    decay = round(config.decay_fraction * config.steps)
+    decay_start = config.steps - decay
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    if step < decay_start or decay == 0:
+        return config.lr
+    progress = (step - decay_start) / decay
+    return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: HookedTransformer, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for _, p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for _, p in trainable if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2),
+                             fused=device.type == "cuda")
+
+
+def answer_loss(logits: torch.Tensor, batch: Batch, n_tasks: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy over scored tokens, and per-task sums of token losses and counts."""
+    targets = batch.tokens[:, 1:]
+    mask = batch.scored[:, 1:]
+    token_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), reduction="none")
+    token_loss = token_loss.view_as(targets) * mask
+    per_example = token_loss.sum(1)
+    scored_per_example = mask.sum(1).to(per_example.dtype)
+    loss = per_example.sum() / scored_per_example.sum()
+    task_loss = torch.zeros(n_tasks, device=logits.device).index_add_(0, batch.task_index, per_example.detach())
+    task_tokens = torch.zeros(n_tasks, device=logits.device).index_add_(0, batch.task_index, scored_per_example)
+    return loss, task_loss, task_tokens
+
+
+class Trainer:
+    """One training run: model, optimiser, data stream and run directory."""
+
+    def __init__(self, run_dir: Path, config: RunConfig, device: torch.device, progress: bool = True) -> None:
+        self.run_dir, self.config, self.device, self.progress = run_dir, config, device, progress
+        self.training = config.training
+        self.model = build_model(config.model, len(config.vocab), config.seed, device)
+        self.model.train()
+        self.optimizer = make_optimizer(self.model, self.training, device)
+        self.sampler = MixtureSampler(config.group, config.data_seed)
+        self.task_names = config.group.task_names
+        self.forward = fast_logits
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            if self.training.compile:
+                torch._dynamo.config.cache_size_limit = 64
+                self.forward = torch.compile(fast_logits, dynamic=False)
+        self.stop_signal: int | None = None
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def save_checkpoint(self, step: int) -> None:
+        stem = checkpoint_stem(self.run_dir, step)
+        atomic_write(stem.with_suffix(".safetensors"), lambda path: save_weights(self.model, path))
+        atomic_write(stem.with_name(stem.name + ".optimizer.safetensors"),
+                     lambda path: save_file(self.optimizer_tensors(), str(path)))
+        write_json(stem.with_suffix(".json"), {"step": step, "lr": learning_rate(self.training, max(step - 1, 0)),
+                                               "time": time.time()})
+
+    def optimizer_tensors(self) -> dict[str, torch.Tensor]:
+        names = {id(p): name for name, p in self.model.named_parameters()}
+        tensors = {}
+        for parameter, state in self.optimizer.state.items():
+            for key, value in state.items():
+                tensors[f"{names[id(parameter)]}::{key}"] = value.detach().reshape(value.shape).contiguous().cpu()
+        return tensors
+
+    def load_checkpoint(self, step: int) -> None:
+        stem = checkpoint_stem(self.run_dir, step)
+        load_weights(self.model, stem.with_suffix(".safetensors"))
+        tensors = load_file(str(stem.with_name(stem.name + ".optimizer.safetensors")))
+        parameters = dict(self.model.named_parameters())
+        for key, value in tensors.items():
+            name, field = key.split("::")
+            state = self.optimizer.state[parameters[name]]
+            state[field] = value.to(self.device if field != "step" or self.device.type == "cuda" else "cpu")
+
+    # ---- metrics ------------------------------------------------------------------------------
+    def log(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / METRICS_FILE, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def truncate_metrics(self, step: int) -> None:
+        """Keep the metrics lines up to ``step`` (the resumed checkpoint); drop a torn last line."""
+        path = self.run_dir / METRICS_FILE
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("step", 0) <= step:
+                kept.append(line)
+        write_text(path, "".join(line + "\n" for line in kept))
+
+    def quick_eval(self, step: int) -> None:
+        group = self.config.group
+        lengths = {}
+        for task in group.task_names:
+            every = group.eval_lengths(task)
+            spaced = np.unique(np.linspace(0, len(every) - 1, QUICK_EVAL_LENGTHS).round().astype(int))
+            lengths[task] = [every[index] for index in spaced]
+        self.model.eval()
+        counts = count_correct(self.model, group, lengths, self.training.eval_count, progress=False)
+        self.model.train()
+        accuracy = {task: {str(length): right / total for length, (right, total) in by_length.items()}
+                    for task, by_length in counts.items()}
+        self.log({"step": step, "kind": "eval", "accuracy": accuracy})
+        if self.progress:
+            summary = ", ".join(f"{task} {100 * np.mean(list(values.values())):.0f}%" for task, values in accuracy.items())
+            tqdm.write(f"step {step}: mean exact match over lengths: {summary}")
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def train_step(self, batch: Batch, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        lr = learning_rate(self.training, step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with autocast_for(self.device, self.training.precision):
+            logits = self.forward(self.model, batch.tokens)
+        loss, task_loss, task_tokens = answer_loss(logits, batch, len(self.task_names))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.training.grad_clip)
+        self.optimizer.step()
+        return loss.detach(), task_loss, task_tokens
+
+    def run(self, start_step: int) -> int:
+        """Train from ``start_step``; returns the exit status (0 done, 128+signal when stopped)."""
+        training = self.training
+        if start_step == 0 and 0 not in checkpoint_steps(self.run_dir):
+            self.save_checkpoint(0)
+        task_loss_sum = torch.zeros(len(self.task_names), device=self.device)
+        task_token_sum = torch.zeros(len(self.task_names), device=self.device)
+        real_tokens, padded_tokens, window_start = 0, 0, time.perf_counter()
+        bar = tqdm(total=training.steps, initial=start_step, desc=self.run_dir.name, unit="step",
+                   disable=not self.progress, dynamic_ncols=True)
+        last_good = start_step
+        with handle_signals(self):
+            stream = iterate_batches(self.sampler, start_step, training.steps, training.batch_size,
+                                     pin_memory=self.device.type == "cuda")
+            for step, batch in stream:
+                batch = batch.to(self.device, non_blocking=True)
+                _, task_loss, task_tokens = self.train_step(batch, step)
+                task_loss_sum += task_loss
+                task_token_sum += task_tokens
+                real_tokens += batch.real_tokens
+                padded_tokens += batch.tokens.numel()
+                done = step + 1
+                bar.update(1)
+                finished = done == training.steps
+                if done % training.log_every == 0 or finished or self.stop_signal:
+                    per_task = (task_loss_sum / task_token_sum.clamp(min=1)).tolist()
+                    loss = float(task_loss_sum.sum() / task_token_sum.sum().clamp(min=1))
+                    if not math.isfinite(loss):
+                        stream.close()
+                        bar.close()
+                        raise InterpError(
+                            f"loss became {loss} by step {done}; training stopped. The last good checkpoint is "
+                            f"step {last_good} in {self.run_dir / 'checkpoints'} (try a lower --lr or more warmup)")
+                    elapsed = time.perf_counter() - window_start
+                    self.log({"step": done, "kind": "train", "lr": learning_rate(training, step), "loss": loss,
+                              "loss_by_task": dict(zip(self.task_names, per_task, strict=True)),
+                              "tokens_per_s": real_tokens / elapsed, "padding_share": 1 - real_tokens / padded_tokens})
+                    bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{real_tokens / elapsed:,.0f}")
+                    task_loss_sum.zero_()
+                    task_token_sum.zero_()
+                    real_tokens, padded_tokens, window_start = 0, 0, time.perf_counter()
+                if done % training.eval_every == 0 or finished:
+                    self.quick_eval(done)
+                if done % training.checkpoint_every == 0 or finished or self.stop_signal:
+                    self.save_checkpoint(done)
+                    last_good = done
+                if self.stop_signal:
+                    stream.close()
+                    bar.close()
+                    name = signal.Signals(self.stop_signal).name
+                    print(f"stopped by {name} after step {done}; checkpoint saved. Continue with --resume.",
+                          file=sys.stderr)
+                    return 128 + self.stop_signal
+        bar.close()
+        return 0
+
+
+def autocast_for(device: torch.device, precision: str):
+    if device.type == "cuda" and precision == "bf16":
+        return autocast(device)
+    return torch.autocast(device.type, enabled=False)
+
+
+@contextmanager
+def handle_signals(trainer: Trainer):
+    """SIGINT/SIGTERM ask the trainer to checkpoint and stop after the current step; a second one aborts."""
+
+    def request_stop(number: int, frame: object) -> None:
+        if trainer.stop_signal is not None:
+            raise KeyboardInterrupt
+        trainer.stop_signal = number
+
+    previous = {number: signal.signal(number, request_stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def prepare_run(args: argparse.Namespace) -> tuple[RunConfig, int]:
+    """The run's config and the step to start from, checking the directory against the request."""
+    out: Path = args.out
+    existing = out / CONFIG_FILE
+    overrides = {"steps": args.steps, "batch_size": args.batch_size, "eval_every": args.eval_every,
+                 "checkpoint_every": args.checkpoint_every, "lr": args.lr}
+    if args.resume:
+        if not existing.is_file():
+            raise InterpError(f"cannot resume: {out} is not a run directory (no {CONFIG_FILE})")
+        config = read_config(out)
+        requested = {key: value for key, value in overrides.items() if value is not None}
+        changed = [key for key, value in requested.items() if getattr(config.training, key) != value]
+        if changed:
+            raise InterpError(f"cannot resume with a different {', '.join(changed)}: the run was made with "
+                              + ", ".join(f"{key}={getattr(config.training, key)}" for key in changed))
+        steps = checkpoint_steps(out)
+        return config, steps[-1] if steps else 0
+    if existing.exists():
+        raise InterpError(f"{out} already holds a run; add --resume to continue it or choose another --out")
+    if any(path.name != ".lock" for path in out.iterdir()):
+        raise InterpError(f"{out} exists and is not empty; choose another --out")
+    if args.model is None or args.group is None or args.seed is None:
+        raise InterpError("a new run needs --model, --group and --seed")
+    config = make_run_config(args.model, args.group, args.seed, args.data_seed, args.positional, **overrides)
+    return config, 0
+
+
+def train(args: argparse.Namespace) -> int:
+    device = pick_device(args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with RunLock(args.out):
+        config, start_step = prepare_run(args)
+        if not (args.out / CONFIG_FILE).exists():
+            write_json(args.out / CONFIG_FILE, config.to_dict())
+        if start_step >= config.training.steps:
+            print(f"{args.out} is already trained to step {start_step}; nothing to do")
+            return 0
+        trainer = Trainer(args.out, config, device, progress=not args.quiet)
+        if start_step:
+            trainer.load_checkpoint(start_step)
+            trainer.truncate_metrics(start_step)
+            print(f"resuming {args.out} from step {start_step}", file=sys.stderr)
+        return trainer.run(start_step)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m interp.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="size preset name in models/sizes/ or a .toml path")
+    parser.add_argument("--group", help="group preset name in models/groups/ or a .toml path")
+    parser.add_argument("--out", type=Path, required=True, help="run directory")
+    parser.add_argument("--seed", type=int, help="model seed (initialisation)")
+    parser.add_argument("--data-seed", type=int, default=0, help="data seed (separate from the model seed)")
+    parser.add_argument("--positional", choices=("rope", "nope"), help="override the preset's positional encoding")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--eval-every", type=int)
+    parser.add_argument("--checkpoint-every", type=int)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    status = train(build_parser().parse_args(argv))
+    raise SystemExit(status)
+
+
+if __name__ == "__main__":
+    main()

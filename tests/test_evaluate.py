@@ -1,0 +1,141 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from interp import load_run
+from interp.data import evaluation_set
+from interp.errors import InterpError
+from interp.evaluate import (
+    exact_match,
+    generalization_gap,
+    parse_lengths,
+    summarize,
+    transfer_window_accuracy,
+)
+from interp.groups import TaskGroup, TaskSpec
+from interp.stats import wilson_interval
+
+
+def greedy_exact_match(model, examples) -> np.ndarray:
+    """The slow reference: decode greedily token by token from the prompt (mqar keys forced)."""
+    results = []
+    for row in range(len(examples)):
+        start, end = int(examples.target_start[row]), int(examples.end[row])
+        tokens = torch.tensor(examples.tokens[row, :start]).unsqueeze(0)
+        ok = True
+        for position in range(start, end):
+            with torch.no_grad():
+                predicted = model(tokens)[0, -1].argmax().item()
+            expected = int(examples.tokens[row, position])
+            if examples.scored[row, position] and predicted != expected:
+                ok = False
+                break
+            tokens = torch.cat([tokens, torch.tensor([[expected]])], dim=1)  # == predicted when scored
+        results.append(ok)
+    return np.array(results)
+
+
+def test_teacher_forced_exact_match_equals_greedy_generation(trained_run):
+    run = load_run(trained_run)
+    for task, length in [("copy", 2), ("copy", 4), ("reverse", 3), ("reverse", 5), ("copy", 6)]:
+        examples = evaluation_set(task, length, count=24)
+        fast = exact_match(run.model, examples)
+        np.testing.assert_array_equal(fast, greedy_exact_match(run.model, examples))
+    everything = np.concatenate([exact_match(run.model, evaluation_set(t, n, 24)) for t in ("copy", "reverse")
+                                 for n in (2, 3, 4, 5, 6)])
+    assert everything.any() and not everything.all(), "the check must see right and wrong examples"
+
+
+def test_load_run_api(trained_run):
+    run = load_run(trained_run)
+    assert run.steps == [0, 100, 200, 300] and run.step == 300 and not run.model.training
+    assert run.tokenizer.decode(run.tokenizer.encode("<copy>ab=<copy>")) == "<copy>ab=<copy>"
+    assert (run.tokenizer.bos_id, run.tokenizer.eos_id, run.tokenizer.pad_id) == (1, 2, 0)
+    earlier = load_run(trained_run, step=100)
+    assert not torch.equal(earlier.model.embed.W_E, run.model.embed.W_E)
+    with pytest.raises(InterpError, match="no checkpoint at step 150"):
+        load_run(trained_run, step=150)
+    with pytest.raises(InterpError, match="does not exist"):
+        load_run(trained_run / "missing")
+
+
+GROUP = TaskGroup("g", TaskSpec("add", 4), (TaskSpec("nocarry", 8), TaskSpec("carry", 8)))
+
+
+def test_generalization_gap_and_transfer_window_by_hand():
+    accuracy = {
+        "add": {1: 1.0, 4: 1.0, 6: 0.5, 8: 0.0, 10: 0.0},
+        "nocarry": {1: 1.0, 4: 1.0, 6: 1.0, 8: 1.0, 10: 0.0},
+        "carry": {1: 1.0, 4: 0.8, 6: 1.0, 8: 0.6, 10: 0.0},
+    }
+    # lengths ≤ 8: |1−1|, |0.9−1|, |1−0.5|, |0.8−0| → mean 0.35; window (4, 8]: 0.5 and 0
+    assert generalization_gap(GROUP, accuracy) == pytest.approx((0 + 0.1 + 0.5 + 0.8) / 4)
+    assert transfer_window_accuracy(GROUP, accuracy) == pytest.approx(0.25)
+    alone = TaskGroup("only", TaskSpec("add", 4))
+    assert generalization_gap(alone, accuracy) is None and transfer_window_accuracy(alone, accuracy) is None
+
+
+def test_summary_record():
+    counts = {"add": {1: (10, 10), 5: (3, 10)}, "nocarry": {1: (10, 10), 5: (9, 10)}, "carry": {1: (10, 10), 5: (7, 10)}}
+    summary = summarize(GROUP, counts, step=7)
+    assert summary["step"] == 7 and summary["gg"] == pytest.approx((0 + 0.5) / 2)
+    assert summary["transfer_window_accuracy"] == pytest.approx(0.3)
+    add = summary["tasks"]["add"]
+    assert add["role"] == "main" and add["train_max_length"] == 4 and add["n"] == {"1": 10, "5": 10}
+    assert add["ci"]["5"] == pytest.approx(list(wilson_interval(3, 10)))
+    assert summary["tasks"]["carry"]["role"] == "aux"
+
+
+def test_wilson_interval_textbook_values():
+    assert wilson_interval(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)  # Newcombe (1998)
+    assert wilson_interval(0, 10)[0] == 0 and wilson_interval(10, 10)[1] == pytest.approx(1)
+    lo, hi = wilson_interval(np.array([0, 5]), np.array([20, 20]))
+    assert lo[1] < 0.25 < hi[1] and hi[0] == pytest.approx(0.1611, abs=1e-4)
+
+
+def test_parse_lengths():
+    assert parse_lengths(["1-3", "8"]) == [1, 2, 3, 8]
+    assert parse_lengths(None) is None
+    with pytest.raises(InterpError):
+        parse_lengths(["x"])
+
+
+def evaluate(*args):
+    return subprocess.run([sys.executable, "-m", "interp.evaluate", *args], capture_output=True, text=True)
+
+
+def test_evaluate_command_writes_json_and_offline_figure(trained_run, tmp_path):
+    result = evaluate("--run", str(trained_run), "--count", "32", "--lengths", "1-6", "10")
+    assert result.returncode == 0, result.stderr
+    record = json.loads((trained_run / "eval" / "step_000300.json").read_text())
+    assert set(record) == {"step", "gg", "transfer_window_accuracy", "tasks"} and record["step"] == 300
+    assert set(record["tasks"]["copy"]["accuracy"]) == {"1", "2", "3", "4", "5", "6", "10"}
+    assert record["tasks"]["reverse"]["n"]["3"] == 32
+    assert "GG =" in result.stdout and "copy" in result.stdout
+    html = (trained_run / "eval" / "accuracy_step_000300.html").read_text()
+    assert "plotly" in html and "<script src=\"http" not in html  # plotly.js embedded: works offline
+    assert "copy \\u2264 4" in html and "reverse \\u2264 8" in html  # training lengths marked
+
+
+def test_evaluate_several_seeds_draws_one_figure(trained_run, tmp_path):
+    figure = tmp_path / "seeds.html"
+    result = evaluate("--run", str(trained_run), str(trained_run), "--count", "8", "--lengths", "2", "--step", "100",
+                      "--figure", str(figure))
+    assert result.returncode == 0, result.stderr
+    assert "best (tiny) in bold" in figure.read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--run", "/nonexistent/run"], "does not exist"),
+    (["--run", "{run}", "--step", "7"], "no checkpoint at step 7"),
+    (["--run", "{run}", "--lengths", "300"], "needs 605 tokens but the model's context is 512"),
+    (["--run", "{run}", "--count", "0"], "--count must be at least 1"),
+    (["--run", "{tmp}"], "is not an interp run directory"),
+])
+def test_evaluate_bad_input(trained_run, tmp_path, args, message):
+    result = evaluate(*[a.format(run=trained_run, tmp=tmp_path) for a in args])
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr

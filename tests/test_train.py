@@ -1,0 +1,180 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import TINY_GROUP, train_micro
+from safetensors.torch import load_file
+
+from interp.config import TrainConfig
+from interp.data import MixtureSampler
+from interp.errors import InterpError
+from interp.groups import load_group
+from interp.run import checkpoint_steps, read_config
+from interp.storage import RunLock
+from interp.train import Trainer, answer_loss, learning_rate
+
+TRAIN = [sys.executable, "-m", "interp.train", "--model", "micro", "--group", str(TINY_GROUP), "--seed", "3",
+         "--steps", "60", "--checkpoint-every", "10", "--quiet"]
+
+
+def weights(run, step):
+    return load_file(str(run / "checkpoints" / f"step_{step:06d}.safetensors"))
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def wait_for(path, process, timeout=120):
+    start = time.time()
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.time() - start < timeout
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run = tmp_path_factory.mktemp("train") / "straight"
+    subprocess.run([*TRAIN, "--out", str(run)], check=True, capture_output=True)
+    return run
+
+
+def test_schedule_is_warmup_stable_decay():
+    config = TrainConfig(steps=1000, lr=1e-3, warmup_fraction=0.1, decay_fraction=0.4)
+    rates = [learning_rate(config, step) for step in range(1000)]
+    assert rates[0] == pytest.approx(1e-5) and rates[99] == pytest.approx(1e-3)
+    assert all(rate == 1e-3 for rate in rates[100:600])
+    assert all(a >= b for a, b in zip(rates[600:], rates[601:])) and rates[-1] < 1e-7
+    assert rates[800] == pytest.approx(5e-4)
+
+
+def test_loss_is_answer_only():
+    sampler = MixtureSampler(load_group(TINY_GROUP), 0)
+    batch = sampler.batch(0, 16)
+    logits = torch.randn(*batch.tokens.shape, 160)
+    loss, task_loss, task_tokens = answer_loss(logits, batch, 2)
+    changed = logits.clone()
+    predicts_unscored = ~batch.scored[:, 1:]
+    changed[:, :-1][predicts_unscored] += 5 * torch.randn(int(predicts_unscored.sum()), 160)
+    assert torch.equal(answer_loss(changed, batch, 2)[0], loss)
+    assert task_tokens.sum() == batch.scored.sum()
+    assert torch.isclose(task_loss.sum() / task_tokens.sum(), loss)
+
+
+def test_run_directory_contents(uninterrupted):
+    config = json.loads((uninterrupted / "config.json").read_text())
+    assert set(config) >= {"model", "group", "training", "seed", "data_seed", "vocab", "model_preset"}
+    assert config["model"]["n_layers"] == 2 and config["group"]["main"] == {"task": "copy", "max_length": 4}
+    assert config["training"]["steps"] == 60 and config["seed"] == 3 and len(config["vocab"]) == 152
+    assert checkpoint_steps(uninterrupted) == [0, 10, 20, 30, 40, 50, 60]
+    for step in checkpoint_steps(uninterrupted):
+        state = json.loads((uninterrupted / "checkpoints" / f"step_{step:06d}.json").read_text())
+        assert state["step"] == step
+    records = [json.loads(line) for line in (uninterrupted / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["kind"] == "train"]
+    assert [r["step"] for r in train] == list(range(5, 61, 5))
+    assert set(train[0]["loss_by_task"]) == {"copy", "reverse"} and train[0]["lr"] > 0
+    assert train[-1]["loss"] < train[0]["loss"]
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [20, 40, 60] and set(evals[0]["accuracy"]) == {"copy", "reverse"}
+    assert not list(uninterrupted.glob("**/*.tmp"))
+
+
+def test_kill_9_then_resume_is_bit_identical(tmp_path, uninterrupted):
+    run = tmp_path / "killed"
+    process = subprocess.Popen([*TRAIN, "--out", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(run / "checkpoints" / "step_000030.json", process)
+    process.kill()
+    process.wait()
+    assert checkpoint_steps(run)[-1] < 60
+    subprocess.run([sys.executable, "-m", "interp.train", "--out", str(run), "--resume", "--quiet"], check=True,
+                   capture_output=True)
+    assert same_weights(weights(run, 60), weights(uninterrupted, 60))
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and len(steps) == len((uninterrupted / "metrics.jsonl").read_text().splitlines())
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_finishes_identically(tmp_path, uninterrupted):
+    run = tmp_path / "stopped"
+    process = subprocess.Popen([*TRAIN, "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(run / "checkpoints" / "step_000010.json", process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    if process.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert process.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr
+    assert "checkpoint saved" in stderr
+    stopped_at = checkpoint_steps(run)[-1]
+    assert stopped_at % 10 != 0 or stopped_at < 60  # saved where it stopped
+    subprocess.run([sys.executable, "-m", "interp.train", "--out", str(run), "--resume", "--quiet"], check=True,
+                   capture_output=True)
+    assert same_weights(weights(run, 60), weights(uninterrupted, 60))
+
+
+def test_a_locked_run_is_refused(tmp_path, uninterrupted):
+    with RunLock(uninterrupted):
+        result = subprocess.run([sys.executable, "-m", "interp.train", "--out", str(uninterrupted), "--resume"],
+                                capture_output=True, text=True)
+    assert result.returncode == 2 and "is being written by process" in result.stderr
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "already holds a run; add --resume"),
+    (["--resume", "--steps", "80"], "cannot resume with a different steps"),
+])
+def test_existing_runs_are_protected(uninterrupted, extra, message):
+    before = (uninterrupted / "config.json").read_bytes()
+    args = [*TRAIN, "--out", str(uninterrupted)] if "--resume" not in extra else [
+        sys.executable, "-m", "interp.train", "--out", str(uninterrupted)]
+    result = subprocess.run([*args, *extra], capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (uninterrupted / "config.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "micro", "--group", "nope_group", "--seed", "0"], "unknown group preset 'nope_group'"),
+    (["--model", "huge", "--group", "add_only", "--seed", "0"], "unknown model preset 'huge'"),
+    (["--resume"], "cannot resume"),
+    (["--model", "micro", "--group", "add_only"], "needs --model, --group and --seed"),
+    (["--model", "micro", "--group", "add_only", "--seed", "0", "--steps", "0"], "steps must be a positive integer"),
+])
+def test_bad_training_input(tmp_path, args, message):
+    result = subprocess.run([sys.executable, "-m", "interp.train", "--out", str(tmp_path / "r"), *args],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    original = Trainer.train_step
+
+    def poisoned(self, batch, step):
+        loss, task_loss, task_tokens = original(self, batch, step)
+        return (loss, task_loss * float("nan"), task_tokens) if step >= 23 else (loss, task_loss, task_tokens)
+
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
+    with pytest.raises(InterpError, match=r"loss became nan by step 25.*last good checkpoint is step 20"):
+        train_micro(tmp_path / "nan", steps=60, checkpoint_every=10, log_every=5)
+    assert checkpoint_steps(tmp_path / "nan")[-1] == 20
+
+
+def test_nope_positional_embedding_stays_exactly_zero(tmp_path):
+    run = train_micro(tmp_path / "nope", positional="nope", steps=30, checkpoint_every=30, eval_every=30)
+    saved = weights(run, 30)
+    assert torch.count_nonzero(saved["pos_embed.W_pos"]) == 0
+    assert not torch.equal(saved["embed.W_E"], weights(run, 0)["embed.W_E"])  # the rest did train
+    assert read_config(run).model.positional == "nope"
+
+
+def test_device_cuda_without_cuda_is_a_clear_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    result = subprocess.run([*TRAIN, "--out", str(tmp_path / "r"), "--device", "cuda"], capture_output=True, text=True,
+                            env={**os.environ})
+    assert result.returncode == 2 and "no CUDA device" in result.stderr
