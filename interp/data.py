@@ -7,8 +7,11 @@ stream's state *is* the step counter. The data seed is separate from the model s
 the initialisation, not the data).
 
 Padding. Rows are right-padded with ``<pad>`` to the batch's longest row rounded up to one of a few fixed
-bucket widths, so a compiled model sees few shapes; padding never changes which examples a batch holds.
-``Batch.padding_share`` reports the fraction of pad tokens.
+bucket widths, so a compiled model sees few shapes. Training lengths are uniform, so one width for the
+whole batch wastes much of it on padding; :func:`split_by_width` therefore cuts a batch (sorted by row
+length) into up to three parts, each padded to its own bucket width, when that saves enough. The parts
+hold exactly the batch's examples; the trainer sums their losses over the batch's scored tokens, so the
+step is the same step. ``Batch.padding_share`` reports the fraction of pad tokens.
 
 Test sets. ``evaluation_set(task, length, count, seed)`` is a fixed, seeded set of examples of exactly one
 length, the same in every process (``stable_rng``).
@@ -16,6 +19,7 @@ length, the same in every process (``stable_rng``).
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections.abc import Iterator
@@ -68,6 +72,43 @@ class Batch:
         return Batch(self.tokens.pin_memory(), self.scored.pin_memory(), self.task_index.pin_memory(),
                      self.length.pin_memory(), self.real_tokens)
 
+    def rows(self, rows: Tensor, width: int) -> Batch:
+        """The given rows, cut to ``width`` columns."""
+        tokens = self.tokens[rows, :width]
+        return Batch(tokens, self.scored[rows, :width], self.task_index[rows], self.length[rows],
+                     int((tokens != PAD).sum()))
+
+
+MAX_PARTS = 3
+MIN_SAVING = 0.1
+
+
+def split_by_width(batch: Batch, max_parts: int = MAX_PARTS, min_saving: float = MIN_SAVING) -> list[Batch]:
+    """The batch as up to ``max_parts`` sub-batches of similar row lengths, each padded to its bucket width.
+
+    Rows are sorted by length and cut where the bucket width changes; the cut with the fewest padded
+    tokens wins if it saves at least ``min_saving`` of the batch's tokens (else the batch is returned
+    whole). No part is smaller than an eighth of the batch, so none is too small to run efficiently.
+    """
+    count = len(batch.tokens)
+    lengths = (batch.tokens != PAD).sum(1)
+    order = torch.argsort(lengths, stable=True)
+    widths = torch.tensor([bucket_width(int(n)) for n in lengths[order]])
+    boundaries = [int(i) for i in torch.nonzero(widths[1:] != widths[:-1]).flatten() + 1
+                  if count // 8 <= i <= count - count // 8]
+    best_cost, best_cuts = count * int(widths[-1]), ()
+    for parts in range(2, max_parts + 1):
+        for cuts in itertools.combinations(boundaries, parts - 1):
+            edges = (0, *cuts, count)
+            if any(b - a < count // 8 for a, b in itertools.pairwise(edges)):
+                continue
+            cost = sum((b - a) * int(widths[b - 1]) for a, b in itertools.pairwise(edges))
+            if cost < best_cost:
+                best_cost, best_cuts = cost, cuts
+    if not best_cuts or best_cost > (1 - min_saving) * count * int(widths[-1]):
+        return [batch]
+    edges = (0, *best_cuts, count)
+    return [batch.rows(order[a:b], int(widths[b - 1])) for a, b in itertools.pairwise(edges)]
 
 def to_batch(examples: Examples, task_index: np.ndarray | int = 0, pad_to_bucket: bool = True) -> Batch:
     """Tensors of ``examples``, right-padded to a bucket width (or to the longest row)."""
@@ -124,19 +165,24 @@ class MixtureSampler:
         examples, task_index = self.examples(step, batch_size)
         return to_batch(examples, task_index)
 
+    def parts(self, step: int, batch_size: int, pin_memory: bool = False) -> list[Batch]:
+        """Batch ``step`` split by row width (:func:`split_by_width`)."""
+        parts = split_by_width(self.batch(step, batch_size))
+        return [part.pin_memory() for part in parts] if pin_memory else parts
+
 
 def iterate_batches(
     sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, prefetch: int = 2,
     pin_memory: bool = False,
-) -> Iterator[tuple[int, Batch]]:
-    """Batches ``start_step … end_step − 1``, built ``prefetch`` ahead in a background thread.
+) -> Iterator[tuple[int, list[Batch]]]:
+    """Batches ``start_step … end_step − 1`` (each as its width parts), built ``prefetch`` ahead in a thread.
 
     The worker only computes pure functions of the step, so stopping early (a checkpoint, a signal)
     loses nothing. ``prefetch=0`` builds each batch in the caller's thread.
     """
     if prefetch <= 0:
         for step in range(start_step, end_step):
-            yield step, sampler.batch(step, batch_size)
+            yield step, sampler.parts(step, batch_size, pin_memory)
         return
     ready: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
@@ -144,8 +190,7 @@ def iterate_batches(
     def work() -> None:
         try:
             for step in range(start_step, end_step):
-                batch = sampler.batch(step, batch_size)
-                batch = batch.pin_memory() if pin_memory else batch
+                batch = sampler.parts(step, batch_size, pin_memory)
                 while not stop.is_set():
                     try:
                         ready.put((step, batch), timeout=0.1)

@@ -26,6 +26,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(handle)
     temporary_path = Path(temporary)
     try:
+        os.chmod(temporary_path, 0o666 & ~current_umask())  # mkstemp's 0600 would make results private
         write(temporary_path)
         with open(temporary_path, "rb+") as written:
             os.fsync(written.fileno())
@@ -33,6 +34,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         temporary_path.unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: Path, text: str) -> None:

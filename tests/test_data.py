@@ -3,7 +3,14 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from interp.data import BUCKET_WIDTHS, MixtureSampler, bucket_width, evaluation_set, iterate_batches
+from interp.data import (
+    BUCKET_WIDTHS,
+    MixtureSampler,
+    bucket_width,
+    evaluation_set,
+    iterate_batches,
+    split_by_width,
+)
 from interp.groups import load_group
 from interp.tasks import get_task
 
@@ -58,11 +65,31 @@ def test_bucket_widths():
 
 
 def test_prefetch_yields_the_same_batches(sampler):
-    direct = [sampler.batch(step, 64) for step in range(10, 14)]
+    direct = [sampler.parts(step, 64) for step in range(10, 14)]
     for prefetch in (0, 3):
         fetched = list(iterate_batches(sampler, 10, 14, 64, prefetch=prefetch))
         assert [step for step, _ in fetched] == [10, 11, 12, 13]
-        assert all(torch.equal(a.tokens, b.tokens) for a, (_, b) in zip(direct, fetched))
+        for expected, (_, parts) in zip(direct, fetched):
+            assert len(expected) == len(parts) and all(torch.equal(a.tokens, b.tokens) for a, b in zip(expected, parts))
+
+
+def test_width_parts_hold_the_same_examples_with_less_padding():
+    sampler = MixtureSampler(load_group("add_carry"), 0)
+    batch = sampler.batch(2, 512)
+    parts = split_by_width(batch)
+    assert 2 <= len(parts) <= 3 and all(len(p.tokens) >= 512 // 8 for p in parts)
+    assert all(p.tokens.shape[1] in BUCKET_WIDTHS for p in parts)
+    rows = lambda tokens: sorted(tuple(r[r != 0].tolist()) for r in tokens)  # noqa: E731
+    assert rows(batch.tokens) == sorted(sum((rows(p.tokens) for p in parts), []))
+    assert sum(p.real_tokens for p in parts) == batch.real_tokens
+    assert sum(p.tokens.numel() for p in parts) <= 0.9 * batch.tokens.numel()
+    for part in parts:
+        assert (part.tokens != 0).sum(1).max() <= part.tokens.shape[1]
+        assert sorted(part.task_index.tolist()) == sorted(
+            batch.task_index[[i for i in range(512) if tuple(batch.tokens[i][batch.tokens[i] != 0].tolist())
+                              in set(rows(part.tokens))]].tolist())
+    uniform = sampler.batch(0, 16)
+    assert split_by_width(uniform, min_saving=0.99) == [uniform]
 
 
 def test_prefetch_stops_cleanly_when_abandoned(sampler):
@@ -87,3 +114,4 @@ def test_evaluation_sets_are_fixed_and_exact():
     assert not np.array_equal(a.tokens, evaluation_set("add", 7, count=50, seed=9).tokens)
     assert not np.array_equal(a.tokens, evaluation_set("nocarry", 7, count=50).tokens[:, : a.tokens.shape[1]])
     assert len(evaluation_set("mqar", 3, count=5)) == 5 and get_task("mqar").min_length == 3
+

@@ -1,0 +1,45 @@
+import os
+
+import pytest
+
+from interp.errors import InterpError
+from interp.storage import RunLock, atomic_write, read_json, write_json
+
+
+def test_atomic_writes_leave_ordinary_permissions_and_no_temporary_files(tmp_path):
+    write_json(tmp_path / "a.json", {"x": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+    assert read_json(tmp_path / "a.json") == {"x": 1}
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    write_json(tmp_path / "a.json", {"old": True})
+
+    def broken(path):
+        path.write_text('{"new": ')
+        raise RuntimeError("crash mid-write")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(tmp_path / "a.json", broken)
+    assert read_json(tmp_path / "a.json") == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_lock_is_exclusive_and_released(tmp_path):
+    with RunLock(tmp_path):
+        with pytest.raises(InterpError, match="is being written by process"):
+            with RunLock(tmp_path):
+                pass
+    with RunLock(tmp_path):  # released
+        pass
+
+
+def test_unreadable_json_is_a_clear_error(tmp_path):
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(InterpError, match="is not valid JSON"):
+        read_json(tmp_path / "bad.json")
+    with pytest.raises(InterpError, match="cannot read"):
+        read_json(tmp_path / "missing.json")
