@@ -1,0 +1,283 @@
+"""Reports of a head-reuse analysis (:mod:`interp.head_overlap`): an offline HTML page, Markdown, a table.
+
+- :func:`report_html`: one self-contained page (plotly.js embedded, no network): per method, every task's
+  layer × head map (signed effects on a red–blue scale centred at 0 with one range shared by the tasks;
+  attention focus on a sequential [0, 1] scale), the difference maps map_A − map_B of every pair, the
+  attention pair maps (the paper's Σ|Ā_A − Ā_B| and the offset JS distance), each task's mean attention
+  pattern per head (a menu picks the head) with token labels, and the reuse table.
+- :func:`ablation_markdown`: per task, the heads that matter most with effect sizes and bootstrap
+  intervals, then every reuse score in plain words, compared with its null.
+- :func:`summary_table`: the reuse scores as a plain-text table for the terminal.
+
+Everything is rendered from the JSON record (NaN stored as null), so a saved record can be re-rendered.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from interp.attention import AttentionStats
+from interp.plots import html_document, sequential_heatmap, signed_heatmap
+from interp.vocab import Tokenizer
+
+SIGNED_METHODS = ("ablation_mean", "ablation_zero", "ablation_resample", "patching", "attribution")
+MAP_UNITS = {
+    "ablation_mean": "accuracy drop", "ablation_zero": "accuracy drop", "ablation_resample": "accuracy drop",
+    "patching": "recovery", "attribution": "recovery (est.)", "attention": "focus",
+}
+METHOD_TITLES = {
+    "ablation_mean": "Mean ablation: drop in exact-match accuracy (clean − ablated)",
+    "ablation_zero": "Zero ablation: drop in exact-match accuracy (clean − ablated)",
+    "ablation_resample": "Resample ablation: drop in exact-match accuracy (clean − ablated)",
+    "patching": "Activation patching: normalised recovery of the clean answer log-prob (0 corrupted, 1 clean)",
+    "attribution": "Attribution patching: first-order estimate of the normalised recovery",
+    "attention": "Attention focus: 1 − normalised entropy of the answer-predicting queries (0 uniform, 1 one token)",
+}
+TOP_HEADS = 5
+
+
+def as_array(values: Any) -> np.ndarray:
+    """A map from the record (null = NaN)."""
+    return np.array([[np.nan if value is None else value for value in row] for row in values], dtype=float)
+
+
+def head_name(flat_index: int, n_heads: int) -> str:
+    return f"L{flat_index // n_heads}H{flat_index % n_heads}"
+
+
+def axis_labels(record: dict[str, Any]) -> tuple[list[str], list[str]]:
+    return [f"H{head}" for head in range(record["n_heads"])], [f"L{layer}" for layer in range(record["n_layers"])]
+
+
+def symmetric_limit(maps: Sequence[np.ndarray]) -> float:
+    finite = np.concatenate([np.abs(m[np.isfinite(m)]) for m in maps]) if maps else np.array([])
+    return float(finite.max()) if len(finite) and finite.max() > 0 else 1.0
+
+
+def map_grid(record: dict[str, Any], panels: dict[str, np.ndarray], title: str, unit: str, signed: bool,
+             zmax: float = 1.0) -> go.Figure:
+    """One heatmap per panel (layer × head), side by side, one colour scale."""
+    names = list(panels)
+    figure = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.06)
+    x_labels, y_labels = axis_labels(record)
+    limit = symmetric_limit(list(panels.values()))
+    for column, name in enumerate(names, start=1):
+        values = panels[name]
+        trace = (signed_heatmap(values, x_labels, y_labels, unit, limit=limit) if signed
+                 else sequential_heatmap(values, x_labels, y_labels, unit, zmin=0.0, zmax=zmax))
+        trace.update(showscale=column == len(names), name=name)
+        figure.add_trace(trace, row=1, col=column)
+        figure.update_yaxes(autorange="reversed", row=1, col=column)
+    figure.update_layout(title=title, height=max(340, 170 + 40 * record["n_layers"]),
+                         width=min(1400, 260 + 320 * len(names)), template="plotly_white")
+    return figure
+
+
+def pattern_figure(task: str, length: int, stats: AttentionStats, tokenizer: Tokenizer) -> go.Figure:
+    """The mean attention pattern of every head of one task at one length; a menu picks the head."""
+    end = len(stats.tokens)
+    labels = [f"{position}:{tokenizer.tokens[token]}" for position, token in enumerate(stats.tokens)]
+    n_layers, n_heads = stats.mean_pattern.shape[:2]
+    figure = go.Figure()
+    buttons = []
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            index = layer * n_heads + head
+            trace = sequential_heatmap(np.round(stats.mean_pattern[layer, head, :end, :end], 4), labels, labels,
+                                       "attention", zmin=0.0, zmax=1.0)
+            trace.update(visible=index == 0, name=f"L{layer}H{head}",
+                         hovertemplate="query %{y}<br>key %{x}<br>%{z:.3f}<extra></extra>")
+            figure.add_trace(trace)
+            visible = [False] * (n_layers * n_heads)
+            visible[index] = True
+            buttons.append({"label": f"L{layer}H{head}", "method": "update", "args": [{"visible": visible}]})
+    layout_note = "" if stats.layout is not None else " (labels: example 0; answers vary in length)"
+    figure.update_layout(
+        title=f"{task}, length {length}: mean attention{layout_note}",
+        updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "y": 1.12, "xanchor": "right"}],
+        yaxis={"autorange": "reversed", "title": "query position"}, xaxis={"title": "key position"},
+        height=min(1400, max(480, 160 + 14 * end)), width=min(1400, max(640, 200 + 14 * end)),
+        template="plotly_white",
+    )
+    return figure
+
+
+def format_ci(value: Any, interval: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:.{digits}f}"
+    if interval and None not in interval:
+        text += f" [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+    return text
+
+
+def reuse_rows(record: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method, pair, scores) for method, by_pair in record["reuse"].items() for pair, scores in by_pair.items()]
+
+
+def reuse_table_html(record: dict[str, Any]) -> str:
+    header = ("<tr><th>method</th><th>pair</th><th>mean |A − B| [95% CI]</th><th>Spearman ρ [95% CI]</th>"
+              "<th>top-k Jaccard [95% CI]</th><th>null</th><th>k</th><th>extra</th></tr>")
+    rows = []
+    for method, pair, scores in reuse_rows(record):
+        extra = ""
+        if "offset_js_mean" in scores:
+            l1 = scores.get("pattern_l1_mean")
+            extra = (f"offset JS {scores['offset_js_mean']:.3f}; Σ|ΔĀ| "
+                     + ("n/a (layouts differ)" if l1 is None else f"{l1:.3f}"))
+        cells = [method, pair, format_ci(scores["mean_abs_diff"], scores["mean_abs_diff_ci"]),
+                 format_ci(scores["spearman"], scores["spearman_ci"], 2),
+                 format_ci(scores["jaccard_top_k"], scores["jaccard_top_k_ci"], 2),
+                 format_ci(scores["jaccard_null"], None, 2), str(scores["k"]), extra]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+    if not rows:
+        return "<p>No pair of tasks: nothing to compare.</p>"
+    return f"<table>{header}{''.join(rows)}</table>"
+
+
+def settings_html(record: dict[str, Any]) -> str:
+    settings = record["settings"]
+    lengths = "; ".join(f"{task}: {', '.join(map(str, lengths))}" for task, lengths in settings["lengths"].items())
+    accuracy = "; ".join(
+        f"{task}: " + ", ".join(f"{length}→{value:.0%}" for length, value in by_length.items())
+        for task, by_length in record["clean_accuracy"].items())
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in record["notes"])
+    agreement = record.get("attribution_agreement", {})
+    agreement_text = "; ".join(f"{task}: ρ = {format_ci(value['spearman'], None, 2)}" for task, value in agreement.items())
+    return (
+        f"<p>Group <b>{html.escape(record['group'])}</b>, step {record['step']}, {record['n_layers']} layers × "
+        f"{record['n_heads']} heads; {settings['count']} test examples per task and length (seed {settings['seed']}); "
+        f"lengths {html.escape(lengths)}. Maps are averaged over the lengths; intervals are 95% bootstrap "
+        f"intervals over examples ({settings['bootstrap_resamples']} resamples).</p>"
+        f"<p>Clean exact-match accuracy: {html.escape(accuracy)}.</p>"
+        + (f"<p>Attribution vs exact patching (Spearman ρ over heads): {html.escape(agreement_text)}.</p>"
+           if agreement else "")
+        + (f"<ul>{notes}</ul>" if notes else "")
+    )
+
+
+def report_html(
+    record: dict[str, Any], patterns: dict[str, tuple[int, AttentionStats]], tokenizer: Tokenizer, title: str,
+) -> str:
+    """The whole report as one offline HTML page."""
+    figures = []
+    for method, by_task in record["maps"].items():
+        maps = {task: as_array(values) for task, values in by_task.items()}
+        signed = method in SIGNED_METHODS
+        figures.append(map_grid(record, maps, METHOD_TITLES[method], MAP_UNITS[method], signed))
+        differences = {pair: maps[pair.split("|")[0]] - maps[pair.split("|")[1]] for pair in record["reuse"][method]}
+        if differences:
+            figures.append(map_grid(record, differences, f"{method}: difference maps (A − B)",
+                                    f"Δ {MAP_UNITS[method]}", signed=True))
+    pairs = record.get("attention_pairs", {})
+    if pairs:
+        distances = {pair: as_array(maps["offset_js"]) for pair, maps in pairs.items()}
+        figures.append(map_grid(record, distances, "Attention: Jensen–Shannon distance between attention-by-offset "
+                                "profiles (layout-free; 0 same, 1 disjoint)", "JS distance", signed=False))
+    shared = {pair: as_array(maps["pattern_l1"]) for pair, maps in pairs.items() if maps["pattern_l1"] is not None}
+    if shared:
+        top = max(float(np.nanmax(values)) for values in shared.values())
+        figures.append(map_grid(record, shared, "Attention: Σ|Ā_A − Ā_B| per head (the paper's; pairs that share a "
+                                "layout)", "Σ|ΔĀ|", signed=False, zmax=top if top > 0 else 1.0))
+    for task, (length, stats) in patterns.items():
+        figures.append(pattern_figure(task, length, stats, tokenizer))
+    body = "<h2>Reuse scores</h2>" + reuse_table_html(record)
+    return html_document(figures, html.escape(title), settings_html(record) + body)
+
+
+def top_heads(values: np.ndarray, count: int = TOP_HEADS) -> list[int]:
+    """Flat indices of the largest finite entries, largest first."""
+    flat = values.ravel()
+    finite = np.flatnonzero(np.isfinite(flat))
+    return finite[np.argsort(-flat[finite], kind="stable")][:count].tolist()
+
+
+def flat_value(values: Any, flat: int) -> float | None:
+    """Entry ``flat`` (layer-major) of a record map; None when it is NaN."""
+    value = as_array(values).ravel()[flat]
+    return None if not np.isfinite(value) else float(value)
+
+
+def task_section(record: dict[str, Any], task: str) -> list[str]:
+    methods = list(record["maps"])
+    lead = next((method for method in methods if method.startswith("ablation")), methods[0])
+    ranked = top_heads(as_array(record["maps"][lead][task]))
+    lines = [f"## {task}", "", f"Heads ranked by {lead} ({MAP_UNITS[lead]}); 95% bootstrap intervals over examples.", ""]
+    columns = [*methods, *(f"{method} log-prob drop" for method in record["logprob_maps"])]
+    lines += ["| head | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for flat in ranked:
+        intervals = {method: record["intervals"][method][task] for method in methods}
+        cells = [format_ci(flat_value(record["maps"][method][task], flat),
+                           [flat_value(intervals[method][side], flat) for side in ("lo", "hi")]) for method in methods]
+        cells += [format_ci(flat_value(record["logprob_maps"][method][task], flat), None)
+                  for method in record["logprob_maps"]]
+        lines.append(f"| {head_name(flat, record['n_heads'])} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def reuse_sentence(method: str, pair: str, scores: dict[str, Any]) -> str:
+    """One score line in words: each score with its interval, judged against its null."""
+    a, b = pair.split("|")
+    jaccard, null, interval = scores["jaccard_top_k"], scores["jaccard_null"], scores["jaccard_top_k_ci"]
+    if jaccard is None or None in interval:
+        overlap = "cannot be compared with chance"
+    elif interval[0] > null:
+        overlap = "above chance (the interval excludes it)"
+    elif interval[1] < null:
+        overlap = "below chance (the interval excludes it)"
+    else:
+        overlap = "not distinguishable from chance"
+    rho, rho_interval = scores["spearman"], scores["spearman_ci"]
+    if rho is None or None in rho_interval:
+        order = "cannot be judged"
+    elif rho_interval[0] > 0:
+        order = "agrees (the interval is above 0)"
+    elif rho_interval[1] < 0:
+        order = "is reversed (the interval is below 0)"
+    else:
+        order = "shows no clear agreement (the interval includes 0)"
+    return (f"- **{method}**, {a} vs {b}: the maps differ by {format_ci(scores['mean_abs_diff'], scores['mean_abs_diff_ci'])} "
+            f"per head on average ({MAP_UNITS[method]}); the ranking of heads {order}: Spearman ρ = "
+            f"{format_ci(rho, rho_interval, 2)}; their top-{scores['k']} heads overlap with Jaccard "
+            f"{format_ci(jaccard, interval, 2)} against {null:.2f} for random sets: {overlap}.")
+
+
+def ablation_markdown(record: dict[str, Any], title: str) -> str:
+    """Per task the heads that matter most, then the reuse scores in plain words."""
+    settings = record["settings"]
+    lines = [f"# {title}", "",
+             f"Group `{record['group']}`, step {record['step']}, {record['n_layers']} layers × {record['n_heads']} "
+             f"heads, {settings['count']} test examples per task and length; lengths: "
+             + "; ".join(f"{task} {', '.join(map(str, lengths))}" for task, lengths in settings["lengths"].items())
+             + ". Ablation effects are drops (clean − ablated): positive means the head matters. Patching is the "
+             "normalised recovery of the clean answer's log-prob (0 corrupted, 1 clean).", ""]
+    for task in record["tasks"]:
+        lines += task_section(record, task)
+    lines += ["## Reuse", ""]
+    lines += [reuse_sentence(method, pair, scores) for method, pair, scores in reuse_rows(record)] or ["No pair of tasks."]
+    if record["notes"]:
+        lines += ["", "## Notes", "", *(f"- {note}" for note in record["notes"])]
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(record: dict[str, Any]) -> str:
+    """The reuse scores as a plain-text table."""
+    lines = [f"step {record['step']}: {record['n_layers']} layers × {record['n_heads']} heads, tasks "
+             f"{', '.join(record['tasks'])}, {record['settings']['count']} examples per length",
+             f"{'method':<18} {'pair':<22} {'mean|A-B| [95% CI]':<28} {'spearman [95% CI]':<24} "
+             f"{'top-k jaccard [95% CI]':<24} null"]
+    for method, pair, scores in reuse_rows(record):
+        lines.append(f"{method:<18} {pair:<22} {format_ci(scores['mean_abs_diff'], scores['mean_abs_diff_ci']):<28} "
+                     f"{format_ci(scores['spearman'], scores['spearman_ci'], 2):<24} "
+                     f"{format_ci(scores['jaccard_top_k'], scores['jaccard_top_k_ci'], 2):<24} "
+                     f"{format_ci(scores['jaccard_null'], None, 2)} (k={scores['k']})")
+    for task, value in record.get("attribution_agreement", {}).items():
+        lines.append(f"attribution vs exact patching, {task}: Spearman ρ = {format_ci(value['spearman'], None, 2)}")
+    lines += [f"note: {note}" for note in record["notes"]]
+    return "\n".join(lines)
