@@ -1,0 +1,172 @@
+"""interp.seeds and every analyses/ script, end to end on the micro runs."""
+
+import dataclasses
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import micro_runs
+import numpy as np
+import pytest
+from micro_runs import ANALYSIS_OPTIONS, EVAL_COUNT, RUNS
+
+from interp.errors import InterpError
+from interp.groups import TaskGroup, TaskSpec
+from interp.seeds import RunResult, evaluations, expand_runs, final_results, main, run_labels, summarize_seeds
+
+ANALYSES = Path(__file__).resolve().parents[1] / "analyses"
+
+
+@pytest.fixture(scope="session")
+def analysed(tmp_path_factory):
+    return micro_runs.analysed_runs(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def results(analysed):
+    return final_results(expand_runs([analysed]), EVAL_COUNT)
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ANALYSES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_script(capsys, name: str, *argv: str) -> str:
+    """The script's ``main`` in this process (one test runs a script as a program, the others save the start)."""
+    load_script(name).main(list(argv))
+    return capsys.readouterr().out
+
+
+def offline_page(path: Path) -> str:
+    html = path.read_text()
+    assert "plotly" in html and "<script src=\"http" not in html
+    return html
+
+
+# ---- seeds ----------------------------------------------------------------------------------------------
+
+def test_expand_runs_and_labels(analysed, tmp_path):
+    runs = expand_runs([analysed, analysed / "tiny_s0"])  # a folder of runs, and one of them again
+    assert [run.name for run in runs] == sorted(RUNS)
+    assert run_labels(runs) == sorted(RUNS)
+    assert run_labels([analysed / "tiny_s0"]) == ["tiny_s0"]
+    with pytest.raises(InterpError, match="does not exist"):
+        expand_runs([tmp_path / "missing"])
+    with pytest.raises(InterpError, match="neither a run directory nor a folder"):
+        expand_runs([tmp_path])
+
+
+def test_seeds_summary_over_final_checkpoints(results):
+    summaries = {(summary["group"], summary["positional"]): summary for summary in summarize_seeds(results)}
+    assert list(summaries) == [("tiny", "rope"), ("tiny", "nope"), ("tiny_control", "rope")]
+    for (group, positional), summary in summaries.items():
+        members = [result for result in results if (result.group.name, result.positional) == (group, positional)]
+        assert summary["seeds"] == sorted(result.seed for result in members)
+        assert summary["steps"] == [120] * len(members)
+        gg = [result.evaluation["gg"] for result in members]
+        assert summary["gg"]["mean"] == pytest.approx(np.mean(gg))
+        assert min(gg) - 1e-12 <= summary["gg"]["ci"][0] <= summary["gg"]["ci"][1] <= max(gg) + 1e-12
+        window = [result.evaluation["transfer_window_accuracy"] for result in members]
+        assert summary["transfer_window_accuracy"]["mean"] == pytest.approx(np.mean(window))
+        best = max(members, key=lambda result: np.mean(list(
+            result.evaluation["tasks"][result.group.main.task]["accuracy"].values())))
+        assert summary["best"]["seed"] == best.seed and summary["best"]["run"] == best.label
+    assert summaries["tiny_control", "rope"]["kind"] == "control"
+    assert summaries["tiny_control", "rope"]["main"] == {"task": "reverse", "max_length": 4}
+
+
+def test_seeds_command(analysed, tmp_path, capsys):
+    main(["--runs", str(analysed), "--eval-count", str(EVAL_COUNT), "--device", "cpu", "--json",
+          str(tmp_path / "seeds.json")])
+    out = capsys.readouterr().out
+    assert "tiny_control" in out and "GG mean" in out and "best seed" in out
+    assert len(json.loads((tmp_path / "seeds.json").read_text())) == 3
+
+
+def test_an_evaluation_with_another_count_is_recomputed(analysed, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(analysed / "tiny_s0", run)
+    assert evaluations(run, [120])[120]["tasks"]["copy"]["n"]["1"] == EVAL_COUNT  # unset: reuse what is there
+    assert evaluations(run, [120], count=8)[120]["tasks"]["copy"]["n"]["1"] == 8
+    assert json.loads((run / "eval" / "step_000120.json").read_text())["tasks"]["copy"]["n"]["1"] == 8
+
+
+# ---- analyses/ scripts -----------------------------------------------------------------------------------
+
+def test_accuracy_vs_length_script(analysed, tmp_path):
+    result = subprocess.run([sys.executable, str(ANALYSES / "accuracy_vs_length.py"), "--runs", str(analysed),
+                             "--out", str(tmp_path), "--device", "cpu"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for header in ("== tiny (transfer, rope) ==", "== tiny (transfer, nope) ==", "== tiny_control (control, rope) =="):
+        assert header in out
+    assert "copy (main ≤ 4)" in out and "reverse (main ≤ 4)" in out and "GG mean" in out
+    assert offline_page(tmp_path / "accuracy_vs_length.html").count("exact match vs length") == 3
+
+
+def test_gg_table_script_prints_the_paper_beside_ours(analysed, results, tmp_path, capsys):
+    out = run_script(capsys, "gg_table", "--runs", str(analysed), "--out", str(tmp_path), "--device", "cpu")
+    tiny = np.mean([result.gg for result in results if result.group.name == "tiny" and result.positional == "rope"])
+    assert f"{tiny:.2f} (0.41) [2]" in out  # M = 4, X = 8: ours over 2 seeds beside the paper's 0.41
+    assert "0.90 (0.90)" not in out and "— (0.95)" in out  # the paper's grid is printed in full
+    assert "copy ← reverse (rope)" in out and "reverse ← copy (rope)" in out and "not the paper's task shape" in out
+    offline_page(tmp_path / "gg_table.html")
+
+
+def synthetic(result: RunResult, main: int, aux: int, gg: float) -> RunResult:
+    group = TaskGroup("add_carry", TaskSpec("add", main), (TaskSpec("nocarry", aux), TaskSpec("carry", aux)))
+    return dataclasses.replace(result, config=dataclasses.replace(result.config, group=group),
+                               evaluation={**result.evaluation, "gg": gg})
+
+
+def test_gg_table_cells_against_the_paper(results):
+    gg_table = load_script("gg_table")
+    assert gg_table.PAPER_TABLE[16, 32] == 0.23 and gg_table.PAPER_TABLE[32, 4] == 0.90  # SPEC §6
+    base = results[0]
+    runs = [synthetic(base, 16, 32, 0.2), synthetic(base, 16, 32, 0.3), synthetic(base, 8, 16, 0.27)]
+    cells = gg_table.gg_cells(runs)
+    shape = ("add", ("carry", "nocarry"), base.positional)
+    assert cells == {shape: {(16, 32): [0.2, 0.3], (8, 16): [0.27]}}
+    table = gg_table.format_table(shape, cells[shape])
+    assert "0.25 (0.23) [2]" in table and "0.27 (0.27) [1]" in table
+    assert "mean |ours − paper| over the 2 cell(s) both have: 0.010" in table
+
+
+def test_rope_vs_nope_script(analysed, results, tmp_path, capsys):
+    out = run_script(capsys, "rope_vs_nope", "--runs", str(analysed), "--out", str(tmp_path), "--device", "cpu")
+    tiny = {result.positional: [] for result in results if result.group.name == "tiny"}
+    for result in results:
+        if result.group.name == "tiny":
+            tiny[result.positional].append(result.gg)
+    delta = np.mean(tiny["nope"]) - np.mean(tiny["rope"])
+    row = next(line for line in out.splitlines() if line.startswith("tiny "))
+    assert row.endswith(f"{delta:+.3f}") and "(2)" in row and "(1)" in row
+    control = next(line for line in out.splitlines() if line.startswith("tiny_control"))
+    assert control.rstrip().endswith("—")  # no NoPE control run
+    offline_page(tmp_path / "rope_vs_nope.html")
+
+
+def test_reuse_over_checkpoints_script(analysed, tmp_path, capsys):
+    caches = {path: path.stat().st_mtime_ns for path in analysed.glob("*/analysis/steps/*.json")}
+    out = run_script(capsys, "reuse_over_checkpoints", "--runs", str(analysed), "--out", str(tmp_path), *ANALYSIS_OPTIONS)
+    for name in RUNS:
+        assert f"== {name} (" in out
+    assert "ρ(GG, attention pattern_l1_mean)" in out and "ρ(GG, ablation_mean mean_abs_diff)" in out
+    assert out.count("\n     120 ") == len(RUNS)
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in caches.items())  # cached analyses reused
+    assert offline_page(tmp_path / "reuse_over_checkpoints.html").count("over checkpoints") >= 2
+
+
+@pytest.mark.parametrize("name", ["accuracy_vs_length", "gg_table", "rope_vs_nope", "reuse_over_checkpoints"])
+def test_scripts_reject_bad_input_with_one_line(name, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        load_script(name).main(["--runs", str(tmp_path / "none"), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())  # nothing written
