@@ -91,7 +91,9 @@ class RunConfig:
     data_seed: int = 0
     vocab: tuple[str, ...] = ()
     pretrained: dict[str, Any] | None = None
-    """For finetuned runs: what was loaded (``interp.finetune``)."""
+    """For finetuned runs (``interp.finetune``): what was loaded (``name``, ``revision``, ``commit``), the
+    re-indexed ``architecture`` (a JSON-able HookedTransformerConfig, which is what gets built) and each
+    suite token's ``token_sources``. ``model`` is then the pretrained model's shape, for display."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -110,10 +112,16 @@ class RunConfig:
                 seed=int(data["seed"]),
                 data_seed=int(data.get("data_seed", 0)),
                 vocab=tuple(data["vocab"]),
-                pretrained=data.get("pretrained"),
+                pretrained=check_pretrained(data.get("pretrained"), where),
             )
         except (KeyError, TypeError) as error:
             raise InterpError(f"{where} is not an interp run config (missing {error})") from None
+
+
+def check_pretrained(pretrained: Any, where: str) -> dict[str, Any] | None:
+    if pretrained is not None and not (isinstance(pretrained, dict) and isinstance(pretrained.get("architecture"), dict)):
+        raise InterpError(f"{where}: pretrained must be a table with an architecture table")
+    return pretrained
 
 
 def make_run_config(

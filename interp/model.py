@@ -19,15 +19,39 @@ well. Tests hold it equal to ``model(tokens)``; anything that needs hooks uses t
 Weights are saved as safetensors (parameters only; buffers such as the rotary tables are rebuilt from
 the config), loading never unpickles. A later move from ``HookedTransformer`` (TransformerLens 4 removed
 it) touches this file only.
+
+Pretrained models (``interp.finetune``; Cai et al., arXiv 2506.09251, §pretrained LMs and Fig. 9).
+:func:`load_pretrained` loads a Hugging Face causal LM (a local directory, or a Hub name with a revision
+from the local cache) with ``transformers`` and converts it with TransformerLens's own converters
+(``get_pretrained_model_config`` / ``get_pretrained_state_dict``) without any of the weight processing
+(no LayerNorm folding, no centring), so every parameter stays a trainable parameter of the original
+function: the HookedTransformer's logits equal the Hugging Face model's. (TransformerLens picks the
+converter from the model's ``config.json``, which it is shown through a neutral temporary directory:
+``HookedTransformer.from_pretrained`` accepts only the names on its own list, and its name-based shortcuts
+misroute any path that contains "llama" or "gemma".) :func:`reindex_vocabulary` then gives the model the
+suite's vocabulary: row i of the new ``W_E`` (column i of ``W_U``, entry i of ``b_U``) is the mean of the
+pretrained rows that ``sources[i]`` lists (a plain copy for a single row), so all downstream code keeps
+the suite's token ids. Pitfalls: TransformerLens gives every layer biases (zero for Llama, which has
+none) and unties tied embeddings, so finetuning trains both; greedy decoding and every argmax run over
+the suite's vocabulary, not the pretrained one. The re-indexed architecture is stored as a JSON-able
+``HookedTransformerConfig`` (:func:`architecture`) and rebuilt by :func:`build_from_architecture`, so a
+finetuned run loads from its own directory without touching Hugging Face again.
+
+:func:`fast_logits` implements only the suite's own architecture family (RMSNorm, gated SiLU MLP, full
+NeoX-style rotary or a learned absolute embedding, causal attention with the usual 1/√d_head scale;
+grouped-query attention included). :func:`supports_fast_path` says whether a model is one of them;
+:func:`logits` and the trainer use the hooked forward for any other.
 """
 
 from __future__ import annotations
 
 import math
+import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
@@ -39,7 +63,8 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 from interp.errors import InterpError
 from interp.presets import check_keys
 
-POSITIONAL = ("rope", "nope")
+POSITIONAL = ("rope", "nope", "learned")
+"""Rotary; none at all (a zero, frozen absolute embedding); a trained absolute embedding (GPT-2 style)."""
 INIT_STD = 0.02
 
 
@@ -71,7 +96,7 @@ class ModelConfig:
                 raise InterpError(f"{where}: {name} must be a positive integer, got {value!r}")
         if config.positional not in POSITIONAL:
             raise InterpError(f"{where}: positional {config.positional!r} is not one of {', '.join(POSITIONAL)}")
-        if config.d_head % 2:
+        if config.positional == "rope" and config.d_head % 2:
             raise InterpError(f"{where}: d_head must be even for rotary embeddings, got {config.d_head}")
         return config
 
@@ -164,13 +189,48 @@ def fast_logits(model: HookedTransformer, tokens: Int[Tensor, "batch pos"]) -> F
     return x @ model.unembed.W_U + model.unembed.b_U
 
 
+FAST_PATH_ARCHITECTURES = (None, "LlamaForCausalLM")
+"""Where :func:`fast_logits` is proven equal to the hooked forward: the suite's own models (no original
+architecture) and Llama-family checkpoints (tests/test_model.py, tests/test_finetune.py)."""
+FAST_PATH_SETTINGS = {
+    "normalization_type": "RMS", "act_fn": "silu", "gated_mlp": True, "attn_only": False,
+    "parallel_attn_mlp": False, "num_experts": None, "attention_dir": "causal", "use_attn_scale": True,
+    "rotary_adjacent_pairs": False, "use_dynamic_ntk_rope": False, "use_yarn_rope": False, "use_qk_norm": False,
+    "use_local_attn": False, "use_logn_attn": False, "clip_qkv": None, "use_attention_sinks": False,
+    "scale_attn_by_inverse_layer_idx": False, "use_normalization_before_and_after": False,
+    "post_embedding_ln": False, "attn_scores_soft_cap": -1.0, "output_logits_soft_cap": -1.0,
+}
+"""The ``HookedTransformerConfig`` values that :func:`fast_logits` assumes."""
+
+
+def supports_fast_path(model: HookedTransformer) -> bool:
+    """Whether :func:`fast_logits` computes ``model``'s function (else use the hooked forward)."""
+    cfg = model.cfg
+    rotary = cfg.positional_embedding_type == "rotary"
+    return (
+        cfg.original_architecture in FAST_PATH_ARCHITECTURES
+        and all(getattr(cfg, name, value) == value for name, value in FAST_PATH_SETTINGS.items())
+        and cfg.positional_embedding_type in ("rotary", "standard")
+        and (not rotary or cfg.rotary_dim == cfg.d_head)
+        and math.isclose(cfg.attn_scale, math.sqrt(cfg.d_head))
+        and cfg.d_vocab_out == cfg.d_vocab
+    )
+
+
+def hooked_logits(model: HookedTransformer, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_vocab"]:
+    """The hooked forward (every architecture TransformerLens supports; hooks fire)."""
+    return model(tokens)
+
+
 def has_hooks(model: HookedTransformer) -> bool:
     return any(hook.fwd_hooks or hook.bwd_hooks for hook in model.hook_dict.values())
 
 
 def logits(model: HookedTransformer, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_vocab"]:
-    """The fast path when no hook is attached, else the hooked forward (so hooks always fire)."""
-    return model(tokens) if has_hooks(model) else fast_logits(model, tokens)
+    """The fast path when it applies and no hook is attached, else the hooked forward (so hooks always fire)."""
+    if has_hooks(model) or not supports_fast_path(model):
+        return hooked_logits(model, tokens)
+    return fast_logits(model, tokens)
 
 
 def save_weights(model: HookedTransformer, path: Path) -> None:
@@ -194,3 +254,145 @@ def load_weights(model: HookedTransformer, path: Path) -> None:
                 raise InterpError(f"weights {path}: {name} has shape {tuple(state[name].shape)}, "
                                   f"the model expects {tuple(parameter.shape)}")
             parameter.copy_(state[name].to(parameter.device))
+
+
+# ---- pretrained models (interp.finetune) -------------------------------------------------------
+
+POSITIONAL_OF = {"rotary": "rope", "standard": "learned"}
+"""TransformerLens positional embedding types a finetuned run can have, and their suite names."""
+
+
+@dataclass
+class Pretrained:
+    """A pretrained checkpoint as a HookedTransformer (its own vocabulary), its tokenizer and its origin."""
+
+    model: HookedTransformer
+    tokenizer: Any
+    """The Hugging Face tokenizer (``PreTrainedTokenizerBase``)."""
+    source: dict[str, Any]
+    """``name`` (as given), ``revision`` and ``commit`` (the cache snapshot's, when known)."""
+
+
+def load_pretrained(
+    name_or_path: str, revision: str | None = None, cache_dir: str | Path | None = None,
+    local_files_only: bool = False,
+) -> Pretrained:
+    """Load a causal LM from a local directory or a Hub name (with ``revision``) as a HookedTransformer.
+
+    ``transformers`` reads the files (the Hugging Face cache for a name; it downloads only where it is
+    allowed to and ``local_files_only`` is False); TransformerLens converts the weights without folding
+    or centring anything, in float32 on the CPU.
+    """
+    from transformer_lens import loading_from_pretrained as loading
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    local = Path(name_or_path).expanduser()
+    if local.exists() and not local.is_dir():
+        raise InterpError(f"--pretrained {name_or_path}: a model is a directory (with config.json), not a file")
+    if local.is_dir() and revision is not None:
+        raise InterpError(f"--revision selects a checkpoint of a Hugging Face repository; {name_or_path} is a "
+                          "local directory")
+    where = str(local) if local.is_dir() else name_or_path
+    options = {"revision": revision, "cache_dir": None if cache_dir is None else str(cache_dir),
+               "local_files_only": local_files_only}
+    label = name_or_path + (f" (revision {revision})" if revision else "")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, **options)
+        hf_model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **options)
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InterpError(f"cannot load pretrained model {label}: not a model directory, and not in the Hugging "
+                          f"Face cache or not downloadable ({first})") from None
+    hf_model.eval()
+    architecture_name = (hf_model.config.architectures or [type(hf_model).__name__])[0]
+    try:
+        with tempfile.TemporaryDirectory(prefix="interp-") as folder:
+            neutral = Path(folder) / "model"  # TransformerLens dispatches on config.json found here
+            hf_model.config.save_pretrained(neutral)
+            cfg = loading.get_pretrained_model_config(
+                str(neutral), hf_cfg=hf_model.config.to_dict(), fold_ln=False, device="cpu",
+                default_prepend_bos=False, dtype=torch.float32)
+            state = loading.get_pretrained_state_dict(str(neutral), cfg, hf_model, dtype=torch.float32)
+    except (ValueError, NotImplementedError, AssertionError, AttributeError, KeyError, OSError) as error:
+        raise InterpError(f"TransformerLens cannot convert {label} ({architecture_name}): {error}") from None
+    cfg.model_name = Path(name_or_path).name
+    cfg.tokenizer_name = None  # the HookedTransformer never loads a tokenizer (no network access)
+    model = HookedTransformer(cfg, move_to_device=False)
+    model.load_and_process_state_dict(state, fold_ln=False, center_writing_weights=False, center_unembed=False,
+                                      fold_value_biases=False, refactor_factored_attn_matrices=False)
+    source = {"name": str(local.resolve()) if local.is_dir() else name_or_path, "revision": revision,
+              "commit": None if local.is_dir() else cached_commit(name_or_path, revision, cache_dir)}
+    return Pretrained(model.eval(), tokenizer, source)
+
+
+def cached_commit(repo_id: str, revision: str | None, cache_dir: str | Path | None) -> str | None:
+    """The commit of the cache snapshot a Hub name and revision resolve to (None if unknown)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir, revision=revision)
+    return Path(found).parent.name if isinstance(found, str) else None
+
+
+def reindex_vocabulary(model: HookedTransformer, sources: list[list[int]]) -> HookedTransformer:
+    """``model`` with the vocabulary ``range(len(sources))``: row i starts as the mean of pretrained rows ``sources[i]``.
+
+    That holds for the embedding ``W_E[i]``, the unembedding ``W_U[:, i]`` and the output bias ``b_U[i]``;
+    everything else is copied.
+    """
+    d_vocab = model.cfg.d_vocab
+    if any(not ids or min(ids) < 0 or max(ids) >= d_vocab for ids in sources):
+        raise InterpError(f"every new token needs at least one source row in [0, {d_vocab})")
+    layout = {**architecture(model), "d_vocab": len(sources), "d_vocab_out": len(sources)}
+    reindexed = build_from_architecture(layout)
+    state = model.state_dict()
+    with torch.no_grad():
+        W_E, W_U, b_U = state["embed.W_E"], state["unembed.W_U"], state["unembed.b_U"]
+        state["embed.W_E"] = torch.stack([W_E[ids].mean(0) for ids in sources])
+        state["unembed.W_U"] = torch.stack([W_U[:, ids].mean(1) for ids in sources], dim=1)
+        state["unembed.b_U"] = torch.stack([b_U[ids].mean() for ids in sources])
+    reindexed.load_state_dict(state)
+    return reindexed.eval()
+
+
+def architecture(model: HookedTransformer) -> dict[str, Any]:
+    """The model's ``HookedTransformerConfig`` as JSON-able values (no device; the dtype by name)."""
+    values = {}
+    for field in fields(model.cfg):
+        value = getattr(model.cfg, field.name)
+        if field.name in ("device", "seed"):
+            continue
+        if isinstance(value, torch.dtype):
+            value = str(value).removeprefix("torch.")
+        elif isinstance(value, np.generic):
+            value = value.item()
+        values[field.name] = value
+    return values
+
+
+def build_from_architecture(layout: dict[str, Any], device: torch.device | str = "cpu") -> HookedTransformer:
+    """An (uninitialised) HookedTransformer of the architecture :func:`architecture` saved; load weights next."""
+    known = {field.name for field in fields(HookedTransformerConfig)}
+    unknown = sorted(set(layout) - known)
+    if unknown:
+        raise InterpError(f"the saved architecture has fields this TransformerLens does not know: {unknown[:5]}")
+    dtype = getattr(torch, str(layout.get("dtype", "float32")), None)
+    if not isinstance(dtype, torch.dtype):
+        raise InterpError(f"the saved architecture has an unknown dtype {layout.get('dtype')!r}")
+    values = {**layout, "dtype": dtype, "device": "cpu", "init_weights": False, "tokenizer_name": None}
+    try:
+        cfg = HookedTransformerConfig(**values)
+    except (TypeError, ValueError, AssertionError) as error:
+        raise InterpError(f"the saved architecture is not a valid HookedTransformerConfig: {error}") from None
+    return HookedTransformer(cfg, move_to_device=False).to(device, print_details=False)
+
+
+def model_shape(model: HookedTransformer) -> ModelConfig:
+    """A pretrained model's shape in the suite's terms (``RunConfig.model`` of a finetuned run)."""
+    cfg = model.cfg
+    positional = POSITIONAL_OF.get(cfg.positional_embedding_type)
+    if positional is None:
+        raise InterpError(f"{cfg.model_name} uses {cfg.positional_embedding_type!r} positions; finetuning supports "
+                          f"{' and '.join(POSITIONAL_OF)} ones")
+    return ModelConfig(n_layers=cfg.n_layers, n_heads=cfg.n_heads, d_model=cfg.d_model, d_head=cfg.d_head,
+                       d_mlp=int(cfg.d_mlp), n_ctx=cfg.n_ctx, positional=positional,
+                       rotary_base=float(cfg.rotary_base), norm_eps=float(cfg.eps))

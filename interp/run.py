@@ -2,7 +2,8 @@
 
 A run directory holds::
 
-    config.json                     the resolved RunConfig (model, group, training, seeds, vocabulary)
+    config.json                     the resolved RunConfig (model, group, training, seeds, vocabulary; for a
+                                    finetuned run also the pretrained architecture, see interp.finetune)
     checkpoints/step_NNNNNN.safetensors        model parameters
     checkpoints/step_NNNNNN.optimizer.safetensors  AdamW state (for --resume)
     checkpoints/step_NNNNNN.json    training state; written last, so its presence marks a complete checkpoint
@@ -25,7 +26,7 @@ from transformer_lens import HookedTransformer
 
 from interp.config import RunConfig
 from interp.errors import InterpError
-from interp.model import build_model, load_weights
+from interp.model import build_from_architecture, build_model, load_weights
 from interp.storage import read_json
 from interp.vocab import Tokenizer, check_compatible
 
@@ -88,9 +89,17 @@ class Run:
     steps: list[int]
 
 
+def build_run_model(config: RunConfig, device: torch.device | str = "cpu") -> HookedTransformer:
+    """The run's model before any checkpoint is loaded: freshly initialised from the model seed, or, for a
+    finetuned run, the saved pretrained architecture with uninitialised weights (load a checkpoint next)."""
+    if config.pretrained is not None:
+        return build_from_architecture(config.pretrained["architecture"], device)
+    return build_model(config.model, len(config.vocab), seed=config.seed, device=device)
+
+
 def model_at(run_dir: Path, config: RunConfig, step: int, device: torch.device | str = "cpu") -> HookedTransformer:
     """The run's model with the weights of checkpoint ``step``, in eval mode."""
-    model = build_model(config.model, len(config.vocab), seed=config.seed, device=device)
+    model = build_run_model(config, device)
     load_weights(model, checkpoint_stem(run_dir, step).with_suffix(".safetensors"))
     return model.eval()
 

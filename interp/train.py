@@ -11,8 +11,9 @@ steps, constant, cosine decay to 0 over the last 40%), gradient clipping, bf16 a
 Safety. ``config.json`` is written once; checkpoints (weights, AdamW state, training state) are written
 atomically at step 0 and every ``checkpoint_every`` steps, all kept. A lock stops two trainers writing one
 run. ``--resume`` continues from the last checkpoint and ends bit-identical to an uninterrupted run on the
-same device: batch ``s`` is a pure function of (data seed, s), the schedule a pure function of s, and
-nothing else is random. SIGINT/SIGTERM finish the current step, save a checkpoint and exit (130/143);
+same device: batch ``s`` is a pure function of (data seed, s), the schedule a pure function of s,
+nothing else is random, and kernels are deterministic (on CUDA: ``torch.use_deterministic_algorithms``
+with a fixed cuBLAS workspace). SIGINT/SIGTERM finish the current step, save a checkpoint and exit (130/143);
 a NaN or infinite loss stops with a message and leaves the last good checkpoint as the newest one.
 ``metrics.jsonl`` gets per-task loss and the learning rate every ``log_every`` steps and a quick
 per-length exact match every ``eval_every`` steps; on resume, lines past the checkpoint are dropped.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -41,8 +43,8 @@ from interp.config import RunConfig, TrainConfig, make_run_config
 from interp.data import Batch, MixtureSampler, iterate_batches
 from interp.errors import InterpError, cli_main
 from interp.evaluate import autocast, count_correct, pick_device
-from interp.model import build_model, fast_logits, load_weights, save_weights
-from interp.run import CONFIG_FILE, checkpoint_stem, checkpoint_steps, read_config
+from interp.model import fast_logits, hooked_logits, load_weights, save_weights, supports_fast_path
+from interp.run import CONFIG_FILE, build_run_model, checkpoint_stem, checkpoint_steps, read_config
 from interp.storage import RunLock, atomic_write, write_json, write_text
 
 METRICS_FILE = "metrics.jsonl"
@@ -74,35 +76,42 @@ def make_optimizer(model: HookedTransformer, config: TrainConfig, device: torch.
 
 
 def answer_loss(logits: torch.Tensor, batch: Batch, n_tasks: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy over scored tokens, and per-task sums of token losses and counts."""
+    """Summed cross-entropy over scored tokens, and per-task sums of token losses and scored-token counts."""
     targets = batch.tokens[:, 1:]
     mask = batch.scored[:, 1:]
     token_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), reduction="none")
     token_loss = token_loss.view_as(targets) * mask
     per_example = token_loss.sum(1)
     scored_per_example = mask.sum(1).to(per_example.dtype)
-    loss = per_example.sum() / scored_per_example.sum()
     task_loss = torch.zeros(n_tasks, device=logits.device).index_add_(0, batch.task_index, per_example.detach())
     task_tokens = torch.zeros(n_tasks, device=logits.device).index_add_(0, batch.task_index, scored_per_example)
-    return loss, task_loss, task_tokens
+    return per_example.sum(), task_loss, task_tokens
 
 
 class Trainer:
-    """One training run: model, optimiser, data stream and run directory."""
+    """One training run: model, optimiser, data stream and run directory.
 
-    def __init__(self, run_dir: Path, config: RunConfig, device: torch.device, progress: bool = True) -> None:
+    ``model`` is the starting model (a finetuned run's re-indexed pretrained model); by default the run's
+    own (:func:`interp.run.build_run_model`), whose weights a resumed run then loads from a checkpoint.
+    """
+
+    def __init__(self, run_dir: Path, config: RunConfig, device: torch.device, progress: bool = True,
+                 model: HookedTransformer | None = None) -> None:
         self.run_dir, self.config, self.device, self.progress = run_dir, config, device, progress
         self.training = config.training
-        self.model = build_model(config.model, len(config.vocab), config.seed, device)
+        self.model = build_run_model(config, device) if model is None else model.to(device, print_details=False)
         self.model.train()
         self.optimizer = make_optimizer(self.model, self.training, device)
         self.sampler = MixtureSampler(config.group, config.data_seed)
         self.task_names = config.group.task_names
-        self.forward = fast_logits
+        fast = supports_fast_path(self.model)
+        self.forward = fast_logits if fast else hooked_logits
         if device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, for --resume
+            torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-            if self.training.compile:
+            if self.training.compile and fast:
                 torch._dynamo.config.cache_size_limit = 64
                 self.forward = torch.compile(fast_logits, dynamic=False)
         self.stop_signal: int | None = None
@@ -172,18 +181,25 @@ class Trainer:
             tqdm.write(f"step {step}: mean exact match over lengths: {summary}")
 
     # ---- the loop -----------------------------------------------------------------------------
-    def train_step(self, batch: Batch, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def train_step(self, parts: list[Batch], step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step on a batch given as its width parts; returns per-task loss sums and counts."""
         lr = learning_rate(self.training, step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        with autocast_for(self.device, self.training.precision):
-            logits = self.forward(self.model, batch.tokens)
-        loss, task_loss, task_tokens = answer_loss(logits, batch, len(self.task_names))
+        scored_tokens = sum(part.scored[:, 1:].sum() for part in parts)
+        task_loss = torch.zeros(len(self.task_names), device=self.device)
+        task_tokens = torch.zeros(len(self.task_names), device=self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        for part in parts:
+            with autocast_for(self.device, self.training.precision):
+                logits = self.forward(self.model, part.tokens)
+            loss_sum, part_task_loss, part_task_tokens = answer_loss(logits, part, len(self.task_names))
+            (loss_sum / scored_tokens).backward()
+            task_loss += part_task_loss
+            task_tokens += part_task_tokens
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.training.grad_clip)
         self.optimizer.step()
-        return loss.detach(), task_loss, task_tokens
+        return task_loss, task_tokens
 
     def run(self, start_step: int) -> int:
         """Train from ``start_step``; returns the exit status (0 done, 128+signal when stopped)."""
@@ -199,13 +215,13 @@ class Trainer:
         with handle_signals(self):
             stream = iterate_batches(self.sampler, start_step, training.steps, training.batch_size,
                                      pin_memory=self.device.type == "cuda")
-            for step, batch in stream:
-                batch = batch.to(self.device, non_blocking=True)
-                _, task_loss, task_tokens = self.train_step(batch, step)
+            for step, parts in stream:
+                parts = [part.to(self.device, non_blocking=True) for part in parts]
+                task_loss, task_tokens = self.train_step(parts, step)
                 task_loss_sum += task_loss
                 task_token_sum += task_tokens
-                real_tokens += batch.real_tokens
-                padded_tokens += batch.tokens.numel()
+                real_tokens += sum(part.real_tokens for part in parts)
+                padded_tokens += sum(part.tokens.numel() for part in parts)
                 done = step + 1
                 bar.update(1)
                 finished = done == training.steps
@@ -265,48 +281,56 @@ def handle_signals(trainer: Trainer):
             signal.signal(number, handler)
 
 
-def prepare_run(args: argparse.Namespace) -> tuple[RunConfig, int]:
-    """The run's config and the step to start from, checking the directory against the request."""
-    out: Path = args.out
-    existing = out / CONFIG_FILE
-    overrides = {"steps": args.steps, "batch_size": args.batch_size, "eval_every": args.eval_every,
-                 "checkpoint_every": args.checkpoint_every, "lr": args.lr}
-    if args.resume:
-        if not existing.is_file():
-            raise InterpError(f"cannot resume: {out} is not a run directory (no {CONFIG_FILE})")
-        config = read_config(out)
-        requested = {key: value for key, value in overrides.items() if value is not None}
-        changed = [key for key, value in requested.items() if getattr(config.training, key) != value]
-        if changed:
-            raise InterpError(f"cannot resume with a different {', '.join(changed)}: the run was made with "
-                              + ", ".join(f"{key}={getattr(config.training, key)}" for key in changed))
-        steps = checkpoint_steps(out)
-        return config, steps[-1] if steps else 0
-    if existing.exists():
+def check_resume_request(out: Path, args: argparse.Namespace) -> None:
+    """``--resume`` continues the saved config; flags that would change it are refused."""
+    if not (out / CONFIG_FILE).is_file():
+        raise InterpError(f"cannot resume: {out} is not a run directory (no {CONFIG_FILE})")
+    saved = read_config(out).training
+    changed = [key for key, value in training_overrides(args).items()
+               if value is not None and getattr(saved, key) != value]
+    if changed:
+        raise InterpError(f"cannot resume with a different {', '.join(changed)}: the run was made with "
+                          + ", ".join(f"{key}={getattr(saved, key)}" for key in changed))
+
+
+def check_new_run_directory(out: Path) -> None:
+    if (out / CONFIG_FILE).exists():
         raise InterpError(f"{out} already holds a run; add --resume to continue it or choose another --out")
-    if any(path.name != ".lock" for path in out.iterdir()):
+    if out.exists() and any(path.name != ".lock" for path in out.iterdir()):
         raise InterpError(f"{out} exists and is not empty; choose another --out")
-    if args.model is None or args.group is None or args.seed is None:
-        raise InterpError("a new run needs --model, --group and --seed")
-    config = make_run_config(args.model, args.group, args.seed, args.data_seed, args.positional, **overrides)
-    return config, 0
 
 
-def train(args: argparse.Namespace) -> int:
-    device = pick_device(args.device)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with RunLock(args.out):
-        config, start_step = prepare_run(args)
-        if not (args.out / CONFIG_FILE).exists():
-            write_json(args.out / CONFIG_FILE, config.to_dict())
+def train_run(out: Path, config: RunConfig | None, device: torch.device, progress: bool = True,
+              initial_model: HookedTransformer | None = None) -> int:
+    """Train a new run with ``config`` into ``out``, or (``config=None``) continue the run there.
+
+    ``initial_model`` is the model to start from when no checkpoint exists yet (by default the run's own
+    freshly initialised one); a finetuned run needs it, since its starting weights are the pretrained ones.
+    Returns the exit status: 0 when trained to the last step, 128 + signal when stopped by one.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out):
+        if config is None:
+            config = read_config(out)
+            steps = checkpoint_steps(out)
+            resume_from = steps[-1] if steps else None
+        else:
+            check_new_run_directory(out)
+            write_json(out / CONFIG_FILE, config.to_dict())
+            resume_from = None
+        start_step = resume_from or 0
         if start_step >= config.training.steps:
-            print(f"{args.out} is already trained to step {start_step}; nothing to do")
+            print(f"{out} is already trained to step {start_step}; nothing to do", file=sys.stderr)
             return 0
-        trainer = Trainer(args.out, config, device, progress=not args.quiet)
-        if start_step:
-            trainer.load_checkpoint(start_step)
-            trainer.truncate_metrics(start_step)
-            print(f"resuming {args.out} from step {start_step}", file=sys.stderr)
+        if resume_from is None and config.pretrained is not None and initial_model is None:
+            raise InterpError(f"{out} is a finetuned run without a checkpoint yet; continue it with python -m "
+                              f"interp.finetune --out {out} --resume, which loads the pretrained weights again")
+        trainer = Trainer(out, config, device, progress=progress,
+                          model=initial_model if resume_from is None else None)
+        if resume_from is not None:
+            trainer.load_checkpoint(resume_from)
+            trainer.truncate_metrics(resume_from)
+            print(f"resuming {out} from step {resume_from}", file=sys.stderr)
         return trainer.run(start_step)
 
 
@@ -318,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="model seed (initialisation)")
     parser.add_argument("--data-seed", type=int, default=0, help="data seed (separate from the model seed)")
     parser.add_argument("--positional", choices=("rope", "nope"), help="override the preset's positional encoding")
+    add_training_arguments(parser)
+    return parser
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The recipe overrides and run controls of every training command (``interp.train``, ``interp.finetune``)."""
     parser.add_argument("--steps", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
@@ -326,13 +356,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+
+
+def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``[training]`` values given on the command line (None where not given)."""
+    return {"steps": args.steps, "batch_size": args.batch_size, "eval_every": args.eval_every,
+            "checkpoint_every": args.checkpoint_every, "lr": args.lr}
 
 
 @cli_main
-def main(argv: list[str] | None = None) -> int:
-    status = train(build_parser().parse_args(argv))
-    raise SystemExit(status)
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    device = pick_device(args.device)
+    if args.resume:
+        check_resume_request(args.out, args)
+        config = None
+    else:
+        check_new_run_directory(args.out)
+        if args.model is None or args.group is None or args.seed is None:
+            raise InterpError("a new run needs --model, --group and --seed")
+        config = make_run_config(args.model, args.group, args.seed, args.data_seed, args.positional,
+                                 **training_overrides(args))
+    raise SystemExit(train_run(args.out, config, device, progress=not args.quiet))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
+import os
 import sys
 from pathlib import Path
+
+# No test may reach the network: set before anything imports huggingface_hub (it reads these once).
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import pytest
 import torch
@@ -25,14 +30,11 @@ def train_micro(run_dir: Path, group=TINY_GROUP, seed: int = 0, steps: int = 300
                 **overrides) -> Path:
     """Train a micro model in-process (the same code path as ``python -m interp.train``)."""
     from interp.config import make_run_config
-    from interp.storage import write_json
-    from interp.train import Trainer
+    from interp.train import train_run
 
     settings = {"batch_size": 64, "eval_every": 100, "checkpoint_every": 100, **overrides}
     config = make_run_config("micro", group, seed, positional=positional, steps=steps, **settings)
-    run_dir.mkdir(parents=True)
-    write_json(run_dir / "config.json", config.to_dict())
-    Trainer(run_dir, config, torch.device("cpu"), progress=False).run(0)
+    assert train_run(run_dir, config, torch.device("cpu"), progress=False) == 0
     return run_dir
 
 

@@ -64,7 +64,32 @@ def test_loss_is_answer_only():
     changed[:, :-1][predicts_unscored] += 5 * torch.randn(int(predicts_unscored.sum()), 160)
     assert torch.equal(answer_loss(changed, batch, 2)[0], loss)
     assert task_tokens.sum() == batch.scored.sum()
-    assert torch.isclose(task_loss.sum() / task_tokens.sum(), loss)
+    assert torch.isclose(task_loss.sum(), loss)
+    by_hand = torch.nn.functional.cross_entropy(logits[:, :-1][batch.scored[:, 1:]], batch.tokens[:, 1:][batch.scored[:, 1:]],
+                                                reduction="sum")
+    assert torch.isclose(loss, by_hand)
+
+
+def test_a_step_on_width_parts_equals_a_step_on_the_whole_batch(tmp_path):
+    from interp.config import make_run_config
+    from interp.data import split_by_width
+
+    config = make_run_config("micro", "add_carry", 0, steps=10)
+    sampler = MixtureSampler(config.group, 0)
+    batch = sampler.batch(0, 256)
+    parts = split_by_width(batch)
+    assert len(parts) > 1
+    gradients = []
+    for pieces in ([batch], parts):
+        trainer = Trainer(tmp_path, config, torch.device("cpu"), progress=False)
+        trainer.optimizer.step = lambda: None  # keep the weights; compare gradients
+        task_loss, task_tokens = trainer.train_step(pieces, step=5)
+        gradients.append([p.grad.clone() for p in trainer.model.parameters() if p.grad is not None])
+        gradients.append([task_loss, task_tokens])
+    for a, b in zip(gradients[0], gradients[2]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(gradients[1][0], gradients[3][0], rtol=1e-5, atol=1e-5)
+    assert torch.equal(gradients[1][1], gradients[3][1])
 
 
 def test_run_directory_contents(uninterrupted):
@@ -154,9 +179,9 @@ def test_bad_training_input(tmp_path, args, message):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     original = Trainer.train_step
 
-    def poisoned(self, batch, step):
-        loss, task_loss, task_tokens = original(self, batch, step)
-        return (loss, task_loss * float("nan"), task_tokens) if step >= 23 else (loss, task_loss, task_tokens)
+    def poisoned(self, parts, step):
+        task_loss, task_tokens = original(self, parts, step)
+        return (task_loss * float("nan") if step >= 23 else task_loss), task_tokens
 
     monkeypatch.setattr(Trainer, "train_step", poisoned)
     with pytest.raises(InterpError, match=r"loss became nan by step 25.*last good checkpoint is step 20"):
