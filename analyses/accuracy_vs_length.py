@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     results = selected_results(parse_run_arguments(args))
     figures = []
-    for (name, positional), members in by_group(results).items():
-        print(f"== {name} ({members[0].group.kind}, {positional}) ==\n{accuracy_table(members)}\n")
+    for (name, positional, model), members in by_group(results).items():
+        print(f"== {name} ({members[0].group.kind}, {positional}, {model}) ==\n{accuracy_table(members)}\n")
         figure = accuracy_figure([(result.label, result.evaluation) for result in members], members[0].group)
         figure.update_layout(title=f"{positional.upper()} · {figure.layout.title.text}")
         figures.append(figure)

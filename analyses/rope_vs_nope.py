@@ -34,11 +34,14 @@ ENCODINGS = ("rope", "nope")
 
 
 def by_encoding(summaries: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """group → encoding → seeds summary, for groups with an auxiliary task (GG is defined)."""
+    """group (with its model, when runs of several models are given) → encoding → seeds summary, for groups
+    with an auxiliary task (GG is defined)."""
+    several_models = len({summary["model"] for summary in summaries}) > 1
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for summary in summaries:
         if summary["aux"]:
-            table.setdefault(summary["group"], {})[summary["positional"]] = summary
+            row = f"{summary['group']} ({summary['model']})" if several_models else summary["group"]
+            table.setdefault(row, {})[summary["positional"]] = summary
     return table
 
 

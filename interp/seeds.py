@@ -139,6 +139,11 @@ class RunResult:
         return self.config.seed
 
     @property
+    def model(self) -> str:
+        """The size preset (or ``NAME@REVISION`` of a finetuned model): runs of different models never pool."""
+        return self.config.model_preset
+
+    @property
     def gg(self) -> float | None:
         return self.evaluation["gg"]
 
@@ -165,13 +170,17 @@ def final_results(
     return results
 
 
-def by_group(results: Iterable[RunResult]) -> dict[tuple[str, str], list[RunResult]]:
-    """Runs grouped by (group name, positional encoding), sorted by name (RoPE first), each sorted by seed."""
-    groups: dict[tuple[str, str], list[RunResult]] = {}
+def by_group(results: Iterable[RunResult]) -> dict[tuple[str, str, str], list[RunResult]]:
+    """Runs grouped by (group name, positional encoding, model), sorted by name (RoPE first), each by seed.
+
+    Only seeds of one condition pool: a finetuned or a larger model's runs of a group are a condition
+    of their own.
+    """
+    groups: dict[tuple[str, str, str], list[RunResult]] = {}
     for result in results:
-        groups.setdefault((result.group.name, result.positional), []).append(result)
+        groups.setdefault((result.group.name, result.positional, result.model), []).append(result)
     return {key: sorted(groups[key], key=lambda result: (result.seed, result.label))
-            for key in sorted(groups, key=lambda key: (key[0], key[1] != "rope", key[1]))}
+            for key in sorted(groups, key=lambda key: (key[0], key[1] != "rope", key[1], key[2]))}
 
 
 def over_seeds(values: Sequence[float | None], seed: int = 0) -> dict[str, Any]:
@@ -184,15 +193,16 @@ def over_seeds(values: Sequence[float | None], seed: int = 0) -> dict[str, Any]:
 
 
 def summarize_seeds(results: Iterable[RunResult], seed: int = 0) -> list[dict[str, Any]]:
-    """One summary per (group, positional encoding): means over seeds, bootstrap intervals, the best seed."""
+    """One summary per (group, positional encoding, model): means over seeds, intervals, the best seed."""
     summaries = []
-    for (name, positional), members in by_group(results).items():
+    for (name, positional, model), members in by_group(results).items():
         group = members[0].group
         best = max(members, key=lambda result: result.main_accuracy)
         summaries.append({
             "group": name,
             "kind": group.kind,
             "positional": positional,
+            "model": model,
             "main": {"task": group.main.task, "max_length": group.main.max_length},
             "aux": [{"task": spec.task, "max_length": spec.max_length} for spec in group.aux],
             "seeds": [result.seed for result in members],
@@ -224,13 +234,14 @@ def format_value(value: float | None, percent: bool = False) -> str:
 
 def format_seeds_table(summaries: list[dict[str, Any]]) -> str:
     """One line per group: seeds, mean GG and transfer-window accuracy with intervals, the best seed."""
-    header = (f"{'group':<18} {'pos':<4} {'kind':<8} {'seeds':>5}  {'GG mean [95% CI]':<24} "
+    header = (f"{'group':<18} {'pos':<4} {'model':<10} {'kind':<8} {'seeds':>5}  {'GG mean [95% CI]':<24} "
               f"{'transfer window [95% CI]':<26} best seed (main acc, GG)")
     rows = [header, "-" * len(header)]
     for summary in summaries:
         best = summary["best"]
         rows.append(
-            f"{summary['group']:<18} {summary['positional']:<4} {summary['kind']:<8} {len(summary['seeds']):>5}  "
+            f"{summary['group']:<18} {summary['positional']:<4} {summary['model']:<10} {summary['kind']:<8} "
+            f"{len(summary['seeds']):>5}  "
             f"{format_estimate(summary['gg']):<24} {format_estimate(summary['transfer_window_accuracy'], True):<26} "
             f"{best['seed']} ({format_value(best['main_accuracy'], True)}, {format_value(best['gg'])})")
     rows.append("GG: 0 = perfect transfer (mean |acc_aux − acc_main| up to the aux length); intervals: bootstrap "

@@ -62,9 +62,21 @@ def test_expand_runs_and_labels(analysed, tmp_path):
         expand_runs([tmp_path])
 
 
+def test_runs_of_different_models_never_pool(results):
+    import dataclasses
+
+    other = [dataclasses.replace(result, config=dataclasses.replace(result.config, model_preset="small"))
+             for result in results if result.group.name == "tiny" and result.positional == "rope"]
+    summaries = summarize_seeds([*results, *other])
+    tiny_rope = [summary for summary in summaries if (summary["group"], summary["positional"]) == ("tiny", "rope")]
+    assert [summary["model"] for summary in tiny_rope] == ["micro", "small"]
+    assert tiny_rope[0]["seeds"] == tiny_rope[1]["seeds"] == sorted(result.seed for result in other)
+
+
 def test_seeds_summary_over_final_checkpoints(results):
     summaries = {(summary["group"], summary["positional"]): summary for summary in summarize_seeds(results)}
     assert list(summaries) == [("tiny", "rope"), ("tiny", "nope"), ("tiny_control", "rope")]
+    assert {summary["model"] for summary in summaries.values()} == {"micro"}
     for (group, positional), summary in summaries.items():
         members = [result for result in results if (result.group.name, result.positional) == (group, positional)]
         assert summary["seeds"] == sorted(result.seed for result in members)
@@ -104,7 +116,8 @@ def test_accuracy_vs_length_script(analysed, tmp_path):
                              "--out", str(tmp_path), "--device", "cpu"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for header in ("== tiny (transfer, rope) ==", "== tiny (transfer, nope) ==", "== tiny_control (control, rope) =="):
+    for header in ("== tiny (transfer, rope, micro) ==", "== tiny (transfer, nope, micro) ==",
+                   "== tiny_control (control, rope, micro) =="):
         assert header in out
     assert "copy (main ≤ 4)" in out and "reverse (main ≤ 4)" in out and "GG mean" in out
     assert offline_page(tmp_path / "accuracy_vs_length.html").count("exact match vs length") == 3
