@@ -63,7 +63,7 @@ def main() -> None:
         failures += rate < target
         print(f"| {name} | {task.domain} | {largest[name]} | {rate:,.0f} | {target:,} | "
               f"{'ok' if rate >= target else 'BELOW'} |")
-    print("\n| group | training batch examples/s | padding share |")
+    print("\n| group | training batch examples/s | padding share at one width |")
     print("|---|---|---|")
     for group in groups:
         sampler = MixtureSampler(group, data_seed=0)

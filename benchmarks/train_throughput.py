@@ -1,0 +1,218 @@
+"""Training and evaluation throughput: our HookedTransformer step against a plain PyTorch model.
+
+    python benchmarks/train_throughput.py [--model paper] [--group add_carry] [--batch 1024] [--device auto]
+        [--steps 20] [--no-compile]
+
+Everything runs in one process on the same batches, so the ratios mean something on a noisy machine:
+
+- ``plain``: a plain Llama-style PyTorch model of identical shape (fused QKV ``nn.Linear``, rotary,
+  ``F.scaled_dot_product_attention``, gated SiLU MLP, RMSNorm), eager and under ``torch.compile``;
+- ``hooked``: ``HookedTransformer.forward`` (hook points, explicit attention patterns), eager and compiled;
+- ``ours``: ``interp.model.fast_logits`` over the HookedTransformer's own parameters, eager and compiled;
+- ``ours+parts``: the trainer's real step, with the batch cut into width parts (``interp.data.split_by_width``).
+
+The first five run on full batches padded to one width (``--width``, default 128: batch 1024 × 128 tokens,
+the issue's setting) and report padded tokens/s; ``ours+parts`` reports real (non-pad) tokens/s beside the
+padded-width run's real tokens/s. Evaluation throughput is teacher-forced exact match, examples/s. bf16
+autocast and TF32 on CUDA, fp32 on the CPU (as in training). Prints a Markdown table for RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from interp.config import load_size_preset, make_run_config
+from interp.data import MixtureSampler, evaluation_set, split_by_width
+from interp.evaluate import exact_match, pick_device
+from interp.model import ModelConfig, build_model, fast_logits
+from interp.train import Trainer, answer_loss, autocast_for
+from interp.vocab import default_tokens
+
+
+class PlainBlock(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        inner = config.n_heads * config.d_head
+        self.heads, self.d_head = config.n_heads, config.d_head
+        self.norm1 = nn.RMSNorm(config.d_model, eps=config.norm_eps)
+        self.qkv = nn.Linear(config.d_model, 3 * inner)
+        self.out = nn.Linear(inner, config.d_model)
+        self.norm2 = nn.RMSNorm(config.d_model, eps=config.norm_eps)
+        self.gate = nn.Linear(config.d_model, config.d_mlp, bias=False)
+        self.up = nn.Linear(config.d_model, config.d_mlp)
+        self.down = nn.Linear(config.d_mlp, config.d_model)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        batch, positions, _ = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(batch, positions, 3, self.heads, self.d_head).permute(2, 0, 3, 1, 4)
+        q, k = rotate_half(q, cos, sin), rotate_half(k, cos, sin)
+        z = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.out(z.transpose(1, 2).reshape(batch, positions, -1))
+        h = self.norm2(x)
+        return x + self.down(F.silu(self.gate(h)) * self.up(h))
+
+
+def rotate_half(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin
+
+
+class PlainModel(nn.Module):
+    """The reference: the same shape as the suite's model, written the ordinary way."""
+
+    def __init__(self, config: ModelConfig, vocab: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, config.d_model)
+        self.blocks = nn.ModuleList(PlainBlock(config) for _ in range(config.n_layers))
+        self.norm = nn.RMSNorm(config.d_model, eps=config.norm_eps)
+        self.unembed = nn.Linear(config.d_model, vocab)
+        frequencies = config.rotary_base ** (-torch.arange(0, config.d_head, 2).float() / config.d_head)
+        angles = torch.arange(config.n_ctx).float()[:, None] * frequencies[None]
+        angles = torch.cat([angles, angles], dim=-1)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        positions = tokens.shape[1]
+        x = self.embed(tokens)
+        for block in self.blocks:
+            x = block(x, self.cos[:positions], self.sin[:positions])
+        return self.unembed(self.norm(x))
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(step, batches: list, device: torch.device, warmup: int) -> float:
+    """Seconds per step, after ``warmup`` untimed steps (compilation happens there)."""
+    for batch in batches[:warmup]:
+        step(batch)
+    synchronize(device)
+    start = time.perf_counter()
+    for batch in batches[warmup:]:
+        step(batch)
+    synchronize(device)
+    return (time.perf_counter() - start) / (len(batches) - warmup)
+
+
+def forward_backward_step(forward, parameters, device: torch.device, precision: str):
+    optimizer = torch.optim.AdamW(parameters, lr=1e-4, fused=device.type == "cuda")
+
+    def step(batch) -> None:
+        with autocast_for(device, precision):
+            logits = forward(batch.tokens)
+        loss, _, _ = answer_loss(logits, batch, 1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="size preset (default: paper on CUDA, small on the CPU)")
+    parser.add_argument("--group", default="add_carry")
+    parser.add_argument("--batch", type=int, default=None, help="default: the preset's batch size")
+    parser.add_argument("--width", type=int, default=128, help="padded width of the fixed-width comparison")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per variant")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--variants", help="comma-separated subset of the variants to time (default: all)")
+    parser.add_argument("--skip-trainer", action="store_true", help="do not time the trainer's real step")
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch._dynamo.config.cache_size_limit = 64
+    preset = args.model or ("paper" if device.type == "cuda" else "small")
+    _, model_config, training = load_size_preset(preset)
+    batch_size = args.batch or training.batch_size
+    precision = "bf16" if device.type == "cuda" else "fp32"
+    vocab = len(default_tokens())
+    sampler = MixtureSampler(make_run_config(preset, args.group, 0).group, 0)
+    total = args.warmup + args.steps
+    whole = []
+    for step in range(total):
+        batch = sampler.batch(step, batch_size)
+        if batch.tokens.shape[1] > args.width:
+            raise SystemExit(f"group {args.group} needs width {batch.tokens.shape[1]} > --width {args.width}")
+        padded = torch.zeros(batch_size, args.width, dtype=torch.long)
+        padded[:, : batch.tokens.shape[1]] = batch.tokens
+        scored = torch.zeros(batch_size, args.width, dtype=torch.bool)
+        scored[:, : batch.tokens.shape[1]] = batch.scored
+        whole.append(type(batch)(padded, scored, batch.task_index * 0, batch.length, batch.real_tokens).to(device))
+    padded_tokens = batch_size * args.width
+    real_tokens = sum(b.real_tokens for b in whole[args.warmup:]) / args.steps
+
+    hooked = build_model(model_config, vocab, seed=0, device=device)
+    plain = PlainModel(model_config, vocab).to(device)
+    compile_ = (lambda f: torch.compile(f, dynamic=False)) if not args.no_compile else None
+    variants = {
+        "plain eager": forward_backward_step(plain, plain.parameters(), device, precision),
+        "hooked eager": forward_backward_step(hooked, hooked.parameters(), device, precision),
+        "ours eager": forward_backward_step(lambda t: fast_logits(hooked, t), hooked.parameters(), device, precision),
+    }
+    if compile_:
+        compiled_plain = compile_(plain)
+        compiled_hooked = compile_(hooked)
+        compiled_fast = compile_(fast_logits)
+        variants["plain compiled"] = forward_backward_step(compiled_plain, plain.parameters(), device, precision)
+        variants["hooked compiled"] = forward_backward_step(compiled_hooked, hooked.parameters(), device, precision)
+        variants["ours compiled"] = forward_backward_step(lambda t: compiled_fast(hooked, t), hooked.parameters(),
+                                                          device, precision)
+    chosen = args.variants.split(",") if args.variants else list(variants)
+    seconds = {}
+    for name in chosen:
+        seconds[name] = measure(variants[name], whole, device, args.warmup)
+        print(f"{name}: {padded_tokens / seconds[name]:,.0f} padded tokens/s", flush=True)
+
+    config = make_run_config(preset, args.group, 0, compile=not args.no_compile, batch_size=batch_size)
+    trainer_line = ""
+    if not args.skip_trainer:
+        trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-bench-")), config, device, progress=False)
+        parts = [[part.to(device) for part in split_by_width(sampler.batch(step, batch_size))] for step in range(total)]
+        trainer_seconds = measure(lambda p: trainer.train_step(p, 100), parts, device, args.warmup)
+        part_real = sum(sum(p.real_tokens for p in ps) for ps in parts[args.warmup:]) / args.steps
+        part_padded = sum(sum(p.tokens.numel() for p in ps) for ps in parts[args.warmup:]) / args.steps
+        trainer_line = (f"\ntrainer step with width parts: {part_real / trainer_seconds:,.0f} real tokens/s (padding share "
+                        f"{1 - part_real / part_padded:.0%}), {trainer_seconds * 1e3:.1f} ms/step; a {preset} run of "
+                        f"{training.steps:,} steps: {training.steps * trainer_seconds / 60:.1f} minutes of steps")
+    hooked.eval()
+    examples = evaluation_set(config.group.main.task, config.group.main.max_length, count=batch_size)
+    exact_match(hooked, examples, batch_size=batch_size)
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(3):
+        exact_match(hooked, examples, batch_size=batch_size)
+    synchronize(device)
+    eval_rate = 3 * batch_size / (time.perf_counter() - start)
+
+    name = torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine())
+    print(f"device: {name} ({device.type}, {torch.get_num_threads()} threads), torch {torch.__version__}, "
+          f"{precision}, preset {preset}, group {args.group}, batch {batch_size} × width {args.width}\n")
+    reference = seconds.get("plain compiled", seconds.get("plain eager", next(iter(seconds.values()))))
+    print("| variant | padded tokens/s | vs plain compiled |" if compile_ else "| variant | padded tokens/s | vs plain eager |")
+    print("|---|---|---|")
+    for variant, value in seconds.items():
+        print(f"| {variant} | {padded_tokens / value:,.0f} | {reference / value:.2f}× |")
+    print(f"\nreal tokens in these batches: {1 - real_tokens / padded_tokens:.0%} padding at width {args.width}")
+    print(trainer_line)
+    print(f"evaluation: {eval_rate:,.0f} examples/s ({config.group.main.task} at length "
+          f"{config.group.main.max_length}, teacher-forced exact match)")
+
+
+if __name__ == "__main__":
+    main()
