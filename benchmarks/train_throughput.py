@@ -183,7 +183,8 @@ def main() -> None:
     trainer_line = ""
     if not args.skip_trainer:
         trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-bench-")), config, device, progress=False)
-        parts = [[part.to(device) for part in split_by_width(sampler.batch(step, batch_size))] for step in range(total)]
+        parts = [[part.to(device) for part in split_by_width(sampler.batch(step, batch_size), trainer.part_plan)]
+                 for step in range(total)]
         trainer_seconds = measure(lambda p: trainer.train_step(p, 100), parts, device, args.warmup)
         part_real = sum(sum(p.real_tokens for p in ps) for ps in parts[args.warmup:]) / args.steps
         part_padded = sum(sum(p.tokens.numel() for p in ps) for ps in parts[args.warmup:]) / args.steps

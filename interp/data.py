@@ -9,9 +9,13 @@ the initialisation, not the data).
 Padding. Rows are right-padded with ``<pad>`` to the batch's longest row rounded up to one of a few fixed
 bucket widths, so a compiled model sees few shapes. Training lengths are uniform, so one width for the
 whole batch wastes much of it on padding; :func:`split_by_width` therefore cuts a batch (sorted by row
-length) into up to three parts, each padded to its own bucket width, when that saves enough. The parts
-hold exactly the batch's examples; the trainer sums their losses over the batch's scored tokens, so the
-step is the same step. ``Batch.padding_share`` reports the fraction of pad tokens.
+length) into a few parts, each padded to its own width, when that saves enough. Two plans
+(:class:`PartPlan`): ``COMPILED_PARTS`` (up to three parts at bucket widths, few graphs for
+``torch.compile``) and ``EAGER_PARTS`` (up to four parts at multiples of 8, for an eager model, which any
+shape suits: on the 2-core CPU of benchmarks/RESULTS.md it cut the quickstart step from 311 to 253 ms,
+padding from 33% to 15%). The parts hold exactly the batch's examples; the trainer sums their losses over
+the batch's scored tokens, so the step is the same step (up to the order of float sums).
+``Batch.padding_share`` reports the fraction of pad tokens.
 
 Test sets. ``evaluation_set(task, length, count, seed)`` is a fixed, seeded set of examples of exactly one
 length, the same in every process (``stable_rng``).
@@ -79,36 +83,61 @@ class Batch:
                      int((tokens != PAD).sum()))
 
 
-MAX_PARTS = 3
-MIN_SAVING = 0.1
+@dataclass(frozen=True)
+class PartPlan:
+    """How :func:`split_by_width` may cut a batch."""
+
+    max_parts: int
+    granularity: int | None
+    """Part widths are multiples of this; ``None``: the fixed :data:`BUCKET_WIDTHS` (for compiled models)."""
+    min_saving: float = 0.1
+    """Cut only when that saves at least this fraction of the batch's padded tokens."""
+
+    def width(self, length: int) -> int:
+        return bucket_width(length) if self.granularity is None else -(-length // self.granularity) * self.granularity
 
 
-def split_by_width(batch: Batch, max_parts: int = MAX_PARTS, min_saving: float = MIN_SAVING) -> list[Batch]:
-    """The batch as up to ``max_parts`` sub-batches of similar row lengths, each padded to its bucket width.
+COMPILED_PARTS = PartPlan(max_parts=3, granularity=None)
+"""For ``torch.compile``: bucket widths, so the graphs stay few."""
+EAGER_PARTS = PartPlan(max_parts=4, granularity=8)
+"""For an eager model: tighter widths; more than four parts cost more in per-call overhead than they save."""
 
-    Rows are sorted by length and cut where the bucket width changes; the cut with the fewest padded
-    tokens wins if it saves at least ``min_saving`` of the batch's tokens (else the batch is returned
-    whole). No part is smaller than an eighth of the batch, so none is too small to run efficiently.
+
+def split_by_width(batch: Batch, plan: PartPlan = COMPILED_PARTS) -> list[Batch]:
+    """The batch as up to ``plan.max_parts`` sub-batches of similar row lengths, each padded to its own width.
+
+    Rows are sorted by length and cut where the part width changes; the cuts with the fewest padded tokens
+    (a dynamic programme over those boundaries) win if they save at least ``plan.min_saving`` of the
+    batch's tokens, else the batch is returned whole (cut to its plan width). No part is smaller than an
+    eighth of the batch, so none is too small to run efficiently.
     """
     count = len(batch.tokens)
     lengths = (batch.tokens != PAD).sum(1)
     order = torch.argsort(lengths, stable=True)
-    widths = torch.tensor([bucket_width(int(n)) for n in lengths[order]])
-    boundaries = [int(i) for i in torch.nonzero(widths[1:] != widths[:-1]).flatten() + 1
-                  if count // 8 <= i <= count - count // 8]
-    best_cost, best_cuts = count * int(widths[-1]), ()
-    for parts in range(2, max_parts + 1):
-        for cuts in itertools.combinations(boundaries, parts - 1):
-            edges = (0, *cuts, count)
-            if any(b - a < count // 8 for a, b in itertools.pairwise(edges)):
-                continue
-            cost = sum((b - a) * int(widths[b - 1]) for a, b in itertools.pairwise(edges))
-            if cost < best_cost:
-                best_cost, best_cuts = cost, cuts
-    if not best_cuts or best_cost > (1 - min_saving) * count * int(widths[-1]):
-        return [batch]
-    edges = (0, *best_cuts, count)
-    return [batch.rows(order[a:b], int(widths[b - 1])) for a, b in itertools.pairwise(edges)]
+    widths = [plan.width(int(n)) for n in lengths[order]]
+    smallest = count // 8
+    edges = [0, *(i for i in range(1, count) if widths[i] != widths[i - 1] and smallest <= i <= count - smallest),
+             count]
+    # cheapest[m][j]: (padded tokens, cuts) for rows [0, edges[j]) in m parts of at least `smallest` rows.
+    cheapest: list[dict[int, tuple[int, tuple[int, ...]]]] = [{0: (0, ())}]
+    for _ in range(plan.max_parts):
+        cheapest.append({})
+        for j in range(1, len(edges)):
+            options = [(cost + (edges[j] - edges[i]) * widths[edges[j] - 1], (*cuts, edges[i]) if i else cuts)
+                       for i, (cost, cuts) in cheapest[-2].items() if i < j and edges[j] - edges[i] >= smallest]
+            if options:
+                cheapest[-1][j] = min(options)
+    last = len(edges) - 1
+    whole = count * widths[-1]
+    best_cost, best_cuts = whole, ()
+    for parts in cheapest[2:]:
+        if last in parts and parts[last][0] < best_cost:
+            best_cost, best_cuts = parts[last]
+    if not best_cuts or best_cost > (1 - plan.min_saving) * whole:
+        return [batch if widths[-1] == batch.tokens.shape[1] else batch.rows(torch.arange(count), widths[-1])]
+    bounds = (0, *best_cuts, count)
+    return [batch.rows(order[a:b], widths[b - 1]) for a, b in itertools.pairwise(bounds)]
+
 
 def to_batch(examples: Examples, task_index: np.ndarray | int = 0, pad_to_bucket: bool = True) -> Batch:
     """Tensors of ``examples``, right-padded to a bucket width (or to the longest row)."""
@@ -165,15 +194,16 @@ class MixtureSampler:
         examples, task_index = self.examples(step, batch_size)
         return to_batch(examples, task_index)
 
-    def parts(self, step: int, batch_size: int, pin_memory: bool = False) -> list[Batch]:
+    def parts(self, step: int, batch_size: int, plan: PartPlan = COMPILED_PARTS,
+              pin_memory: bool = False) -> list[Batch]:
         """Batch ``step`` split by row width (:func:`split_by_width`)."""
-        parts = split_by_width(self.batch(step, batch_size))
+        parts = split_by_width(self.batch(step, batch_size), plan)
         return [part.pin_memory() for part in parts] if pin_memory else parts
 
 
 def iterate_batches(
-    sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, prefetch: int = 2,
-    pin_memory: bool = False,
+    sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, plan: PartPlan = COMPILED_PARTS,
+    prefetch: int = 2, pin_memory: bool = False,
 ) -> Iterator[tuple[int, list[Batch]]]:
     """Batches ``start_step … end_step − 1`` (each as its width parts), built ``prefetch`` ahead in a thread.
 
@@ -182,7 +212,7 @@ def iterate_batches(
     """
     if prefetch <= 0:
         for step in range(start_step, end_step):
-            yield step, sampler.parts(step, batch_size, pin_memory)
+            yield step, sampler.parts(step, batch_size, plan, pin_memory)
         return
     ready: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
@@ -190,7 +220,7 @@ def iterate_batches(
     def work() -> None:
         try:
             for step in range(start_step, end_step):
-                batch = sampler.parts(step, batch_size, pin_memory)
+                batch = sampler.parts(step, batch_size, plan, pin_memory)
                 while not stop.is_set():
                     try:
                         ready.put((step, batch), timeout=0.1)

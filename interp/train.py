@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
 from interp.config import RunConfig, TrainConfig, make_run_config
-from interp.data import Batch, MixtureSampler, iterate_batches
+from interp.data import COMPILED_PARTS, EAGER_PARTS, Batch, MixtureSampler, iterate_batches
 from interp.errors import InterpError, cli_main
 from interp.evaluate import autocast, count_correct, pick_device
 from interp.model import fast_logits, hooked_logits, load_weights, save_weights, supports_fast_path
@@ -115,6 +115,7 @@ class Trainer:
             if self.training.compile and fast:
                 self.forward = torch.compile(fast_logits)
                 self.compiled = True
+        self.part_plan = COMPILED_PARTS if self.compiled else EAGER_PARTS
         self.stop_signal: int | None = None
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -219,7 +220,7 @@ class Trainer:
             # A background batch thread pays off while a GPU computes; on the CPU it competes with the
             # intra-op threads (measured 28% slower on 2 cores), so batches are built in line there.
             on_gpu = self.device.type == "cuda"
-            stream = iterate_batches(self.sampler, start_step, training.steps, training.batch_size,
+            stream = iterate_batches(self.sampler, start_step, training.steps, training.batch_size, self.part_plan,
                                      prefetch=2 if on_gpu else 0, pin_memory=on_gpu)
             for step, parts in stream:
                 parts = [part.to(self.device, non_blocking=True) for part in parts]

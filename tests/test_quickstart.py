@@ -19,3 +19,19 @@ def test_quickstart_trains_both_runs_compares_and_resumes(tmp_path):
     assert (tmp_path / "add8_carry" / "analysis" / "report.html").is_file()
     again = subprocess.run(command, capture_output=True, text=True)  # everything is done: nothing retrains
     assert again.returncode == 0 and "nothing to do" in again.stderr
+
+
+def test_verdict_needs_both_runs_to_learn_their_training_lengths():
+    from interp.quickstart import comparison
+
+    def summary(accuracy: dict[int, float]) -> dict:
+        return {"gg": 0.5, "tasks": {"add": {"accuracy": {str(n): a for n, a in accuracy.items()},
+                                             "n": {str(n): 256 for n in accuracy}}}}
+
+    learned_to_10 = summary({n: 1.0 if n <= 10 else 0.0 for n in range(1, 21)})
+    learned_to_8 = summary({n: 1.0 if n <= 8 else 0.0 for n in range(1, 21)})
+    never = summary({n: 0.3 if n == 1 else 0.0 for n in range(1, 21)})
+    assert "verdict: transfer up to length 10" in comparison(learned_to_10, learned_to_8)
+    assert "verdict: no transfer" in comparison(learned_to_8, learned_to_8)
+    assert "verdict: inconclusive" in comparison(learned_to_10, never)
+    assert "verdict: inconclusive" in comparison(never, learned_to_8)
