@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from interp.config import make_run_config
+from interp.config import RunConfig, make_run_config
 from interp.errors import InterpError, cli_main
 from interp.evaluate import evaluate_run, pick_device, read_evaluation
 from interp.groups import load_group
-from interp.run import checkpoint_steps
+from interp.run import CONFIG_FILE, checkpoint_steps, read_config
 from interp.train import train_run
 
 MODEL = "small"
@@ -44,11 +44,19 @@ LEARNED = 0.9
 """Mean exact match on the training lengths above which a run counts as having learned its task."""
 
 
-def train_or_resume(out: Path, group: str, seed: int, steps: int | None, device, quiet: bool) -> int:
-    if (out / "config.json").is_file():
-        return train_run(out, None, device, progress=not quiet)
+def planned_config(out: Path, group: str, seed: int, steps: int | None) -> RunConfig | None:
+    """The config of a new run, or ``None`` to continue the run already in ``out`` (which must match)."""
     config = make_run_config(MODEL, group, seed, steps=steps)
-    return train_run(out, config, device, progress=not quiet)
+    if not (out / CONFIG_FILE).is_file():
+        return config
+    saved = read_config(out)
+    if steps is not None and saved.training.steps != steps:
+        raise InterpError(f"{out} already holds a run of {saved.training.steps} steps, not --steps {steps}; "
+                          f"give another --out to train a new one")
+    if saved.seed != seed:
+        raise InterpError(f"{out} already holds a run of seed {saved.seed}, not --seed {seed}; "
+                          f"give another --out to train a new one")
+    return None
 
 
 def evaluation_of(run: Path, count: int, device, quiet: bool) -> dict:
@@ -121,15 +129,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-analysis", action="store_true", help="do not run head_overlap")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    device = pick_device(args.device)
-    runs = {group: args.out / group for group in (GROUP, BASELINE)}
-    for group, run in runs.items():
-        print(f"== training {MODEL} on {group} → {run}")
-        status = train_or_resume(run, group, args.seed, args.steps, device, args.quiet)
-        if status:
-            raise SystemExit(status)  # stopped by a signal; a re-run resumes
     if args.eval_count < 1 or args.analysis_count < 1:
         raise InterpError("--eval-count and --analysis-count must be at least 1")
+    device = pick_device(args.device)
+    runs = {group: args.out / group for group in (GROUP, BASELINE)}
+    configs = {group: planned_config(run, group, args.seed, args.steps) for group, run in runs.items()}
+    for group, run in runs.items():
+        print(f"== training {MODEL} on {group} → {run}")
+        status = train_run(run, configs[group], device, progress=not args.quiet)
+        if status:
+            raise SystemExit(status)  # stopped by a signal; a re-run resumes
     summaries = {group: evaluation_of(run, args.eval_count, device, args.quiet) for group, run in runs.items()}
     print(comparison(summaries[GROUP], summaries[BASELINE]))
     if not args.skip_analysis:

@@ -19,6 +19,15 @@ def test_quickstart_trains_both_runs_compares_and_resumes(tmp_path):
     assert (tmp_path / "add8_carry" / "analysis" / "report.html").is_file()
     again = subprocess.run(command, capture_output=True, text=True)  # everything is done: nothing retrains
     assert again.returncode == 0 and "nothing to do" in again.stderr
+    for flag, value, message in (("--steps", "20", "already holds a run of 12 steps, not --steps 20"),
+                                 ("--eval-count", "0", "--eval-count and --analysis-count must be at least 1")):
+        changed = [*command, flag, value]  # argparse: the last value of a flag wins
+        before = (tmp_path / "add8_carry" / "config.json").read_bytes()
+        bad = subprocess.run(changed, capture_output=True, text=True)
+        lines = bad.stderr.strip().splitlines()
+        assert bad.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+        assert "== training" not in bad.stdout  # refused before any training
+        assert (tmp_path / "add8_carry" / "config.json").read_bytes() == before
 
 
 def test_verdict_needs_both_runs_to_learn_their_training_lengths():
