@@ -9,11 +9,13 @@ Everything runs in one process on the same batches, so the ratios mean something
   ``F.scaled_dot_product_attention``, gated SiLU MLP, RMSNorm), eager and under ``torch.compile``;
 - ``hooked``: ``HookedTransformer.forward`` (hook points, explicit attention patterns), eager and compiled;
 - ``ours``: ``interp.model.fast_logits`` over the HookedTransformer's own parameters, eager and compiled;
-- ``ours+parts``: the trainer's real step, with the batch cut into width parts (``interp.data.split_by_width``).
+- the trainer's real step (``interp.train.Trainer.train_step``, deterministic kernels on CUDA), on the batch
+  as the trainer cuts it (``interp.data.split_by_width`` with the trainer's plan: the whole batch at its
+  bucket width when compiled, up to four width parts when eager).
 
-The first five run on full batches padded to one width (``--width``, default 128: batch 1024 × 128 tokens,
-the issue's setting) and report padded tokens/s; ``ours+parts`` reports real (non-pad) tokens/s beside the
-padded-width run's real tokens/s. Evaluation throughput is teacher-forced exact match, examples/s. bf16
+The first six run on full batches padded to one width (``--width``, default 128: batch 1024 × 128 tokens,
+the issue's setting) and report padded tokens/s; the trainer's step reports real (non-pad) tokens/s beside
+the padded-width run's real tokens/s. Evaluation throughput is teacher-forced exact match, examples/s. bf16
 autocast and TF32 on CUDA, fp32 on the CPU (as in training). Prints a Markdown table for RESULTS.md.
 """
 
@@ -188,7 +190,7 @@ def main() -> None:
         trainer_seconds = measure(lambda p: trainer.train_step(p, 100), parts, device, args.warmup)
         part_real = sum(sum(p.real_tokens for p in ps) for ps in parts[args.warmup:]) / args.steps
         part_padded = sum(sum(p.tokens.numel() for p in ps) for ps in parts[args.warmup:]) / args.steps
-        trainer_line = (f"\ntrainer step with width parts: {part_real / trainer_seconds:,.0f} real tokens/s (padding share "
+        trainer_line = (f"\ntrainer step (at most {trainer.part_plan.max_parts} width parts): {part_real / trainer_seconds:,.0f} real tokens/s (padding share "
                         f"{1 - part_real / part_padded:.0%}), {trainer_seconds * 1e3:.1f} ms/step; a {preset} run of "
                         f"{training.steps:,} steps: {training.steps * trainer_seconds / 60:.1f} minutes of steps")
     hooked.eval()

@@ -10,11 +10,12 @@ Padding. Rows are right-padded with ``<pad>`` to the batch's longest row rounded
 bucket widths, so a compiled model sees few shapes. Training lengths are uniform, so one width for the
 whole batch wastes much of it on padding; :func:`split_by_width` therefore cuts a batch (sorted by row
 length) into a few parts, each padded to its own width, when that saves enough. Two plans
-(:class:`PartPlan`): ``COMPILED_PARTS`` (up to three parts at bucket widths, few graphs for
-``torch.compile``) and ``EAGER_PARTS`` (up to four parts at multiples of 8, for an eager model, which any
+(:class:`PartPlan`): ``EAGER_PARTS`` (up to four parts at multiples of 8, for an eager model, which any
 shape suits: on the 2-core CPU of benchmarks/RESULTS.md it cut the quickstart step from 311 to 253 ms,
-padding from 33% to 15%). The parts hold exactly the batch's examples; the trainer sums their losses over
-the batch's scored tokens, so the step is the same step (up to the order of float sums).
+padding from 33% to 15%) and ``COMPILED_PARTS`` (the whole batch at its bucket width: parts vary in rows
+from batch to batch, and a compiled model given a dynamic row count ran slower on an H200 than one given
+static shapes, benchmarks/RESULTS.md). The parts hold exactly the batch's examples; the trainer sums
+their losses over the batch's scored tokens, so the step is the same step (up to the order of float sums).
 ``Batch.padding_share`` reports the fraction of pad tokens.
 
 Test sets. ``evaluation_set(task, length, count, seed)`` is a fixed, seeded set of examples of exactly one
@@ -97,13 +98,14 @@ class PartPlan:
         return bucket_width(length) if self.granularity is None else -(-length // self.granularity) * self.granularity
 
 
-COMPILED_PARTS = PartPlan(max_parts=3, granularity=None)
-"""For ``torch.compile``: bucket widths, so the graphs stay few."""
+COMPILED_PARTS = PartPlan(max_parts=1, granularity=None)
+"""For ``torch.compile``: the whole batch at its bucket width, so every graph has static shapes and they stay
+few (one per bucket width the group's batches reach)."""
 EAGER_PARTS = PartPlan(max_parts=4, granularity=8)
 """For an eager model: tighter widths; more than four parts cost more in per-call overhead than they save."""
 
 
-def split_by_width(batch: Batch, plan: PartPlan = COMPILED_PARTS) -> list[Batch]:
+def split_by_width(batch: Batch, plan: PartPlan = EAGER_PARTS) -> list[Batch]:
     """The batch as up to ``plan.max_parts`` sub-batches of similar row lengths, each padded to its own width.
 
     Rows are sorted by length and cut where the part width changes; the cuts with the fewest padded tokens
@@ -194,7 +196,7 @@ class MixtureSampler:
         examples, task_index = self.examples(step, batch_size)
         return to_batch(examples, task_index)
 
-    def parts(self, step: int, batch_size: int, plan: PartPlan = COMPILED_PARTS,
+    def parts(self, step: int, batch_size: int, plan: PartPlan = EAGER_PARTS,
               pin_memory: bool = False) -> list[Batch]:
         """Batch ``step`` split by row width (:func:`split_by_width`)."""
         parts = split_by_width(self.batch(step, batch_size), plan)
@@ -202,7 +204,7 @@ class MixtureSampler:
 
 
 def iterate_batches(
-    sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, plan: PartPlan = COMPILED_PARTS,
+    sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, plan: PartPlan = EAGER_PARTS,
     prefetch: int = 2, pin_memory: bool = False,
 ) -> Iterator[tuple[int, list[Batch]]]:
     """Batches ``start_step … end_step − 1`` (each as its width parts), built ``prefetch`` ahead in a thread.

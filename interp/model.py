@@ -14,7 +14,10 @@ initial weights on every device.
 Fast path. ``HookedTransformer.forward`` materialises every attention pattern so hooks can see it; for
 training and evaluation with no hook attached, :func:`fast_logits` computes the same function from the
 same parameters with ``F.scaled_dot_product_attention`` (flash/memory-efficient kernels) and compiles
-well. Tests hold it equal to ``model(tokens)``; anything that needs hooks uses the model itself.
+well. Tests hold it equal to ``model(tokens)``; anything that needs hooks uses the model itself. Its
+embedding lookup takes its gradient as one matrix product (:class:`EmbeddingLookup`): the usual
+scatter-add is, in the deterministic mode that bit-identical resume needs on CUDA, a kernel that
+serialises repeated token ids, and with a vocabulary of 152 ids every id repeats hundreds of times a batch.
 
 Weights are saved as safetensors (parameters only; buffers such as the rotary tables are rebuilt from
 the config), loading never unpickles. A later move from ``HookedTransformer`` (TransformerLens 4 removed
@@ -162,11 +165,36 @@ def rotate(x: Float[Tensor, "... d"], cos: Tensor, sin: Tensor) -> Float[Tensor,
     return x * cos + flipped * sin
 
 
+class EmbeddingLookup(torch.autograd.Function):
+    """``W_E[tokens]``, whose gradient for ``W_E`` is the product ``one_hot(tokens)ᵀ · grad`` in fp32.
+
+    The forward is ``F.embedding``. Its own backward is an accumulating scatter; on CUDA in deterministic
+    mode (which the trainer sets for bit-identical resume) that becomes a sort-based kernel that adds the
+    rows of one repeated id one after another. Measured on an H200 (benchmarks/RESULTS.md), at the
+    ``paper`` shape with batch 1024 × 128 it took 54 of the 93 ms of a compiled training step. A matrix
+    product is deterministic too and costs 152 × tokens × d_model multiply-adds. The one-hot factor is exact
+    in any precision; with TF32 on, the incoming gradient is rounded to TF32 as every other product's is.
+    """
+
+    @staticmethod
+    def forward(ctx, tokens: Int[Tensor, "batch pos"], W_E: Float[Tensor, "d_vocab d_model"]) -> Tensor:
+        ctx.save_for_backward(tokens)
+        ctx.d_vocab, ctx.dtype = W_E.shape[0], W_E.dtype
+        return F.embedding(tokens, W_E)
+
+    @staticmethod
+    def backward(ctx, grad: Float[Tensor, "batch pos d_model"]) -> tuple[None, Tensor]:
+        (tokens,) = ctx.saved_tensors
+        with torch.autocast(grad.device.type, enabled=False):
+            one_hot = F.one_hot(tokens.flatten(), ctx.d_vocab).float()
+            return None, (one_hot.T @ grad.flatten(0, -2).float()).to(ctx.dtype)
+
+
 def fast_logits(model: HookedTransformer, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_vocab"]:
     """``model(tokens)`` without hooks, with fused attention: the same function of the same parameters."""
     cfg = model.cfg
     positions = tokens.shape[1]
-    x = F.embedding(tokens, model.embed.W_E)
+    x = EmbeddingLookup.apply(tokens, model.embed.W_E)
     rope = cfg.positional_embedding_type == "rotary"
     if not rope:
         x = x + model.pos_embed.W_pos[:positions]

@@ -112,8 +112,8 @@ class Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-            if self.training.compile and fast:
-                self.forward = torch.compile(fast_logits)
+            if self.training.compile and fast:  # static shapes: one graph per bucket width (COMPILED_PARTS)
+                self.forward = torch.compile(fast_logits, dynamic=False)
                 self.compiled = True
         self.part_plan = COMPILED_PARTS if self.compiled else EAGER_PARTS
         self.stop_signal: int | None = None
@@ -193,8 +193,6 @@ class Trainer:
         task_tokens = torch.zeros(len(self.task_names), device=self.device)
         self.optimizer.zero_grad(set_to_none=True)
         for part in parts:
-            if self.compiled:  # parts vary in rows: one graph with a dynamic batch, not a recompile each
-                torch._dynamo.mark_dynamic(part.tokens, 0)
             with autocast_for(self.device, self.training.precision):
                 logits = self.forward(self.model, part.tokens)
             loss_sum, part_task_loss, part_task_tokens = answer_loss(logits, part, len(self.task_names))

@@ -7,6 +7,7 @@ from scipy.stats import chisquare
 
 from interp.data import (
     BUCKET_WIDTHS,
+    COMPILED_PARTS,
     EAGER_PARTS,
     MixtureSampler,
     PartPlan,
@@ -80,7 +81,7 @@ def test_prefetch_yields_the_same_batches(sampler):
 def test_width_parts_hold_the_same_examples_with_less_padding():
     sampler = MixtureSampler(load_group("add_carry"), 0)
     batch = sampler.batch(2, 512)
-    parts = split_by_width(batch)
+    parts = split_by_width(batch, PartPlan(max_parts=3, granularity=None))
     assert 2 <= len(parts) <= 3 and all(len(p.tokens) >= 512 // 8 for p in parts)
     assert all(p.tokens.shape[1] in BUCKET_WIDTHS for p in parts)
     rows = lambda tokens: sorted(tuple(r[r != 0].tolist()) for r in tokens)  # noqa: E731
@@ -92,6 +93,8 @@ def test_width_parts_hold_the_same_examples_with_less_padding():
         assert sorted(part.task_index.tolist()) == sorted(
             batch.task_index[[i for i in range(512) if tuple(batch.tokens[i][batch.tokens[i] != 0].tolist())
                               in set(rows(part.tokens))]].tolist())
+    [whole] = split_by_width(batch, COMPILED_PARTS)  # static shapes for torch.compile: never cut
+    assert torch.equal(whole.tokens[:, :batch.tokens.shape[1]], batch.tokens) and whole.tokens.shape[1] in BUCKET_WIDTHS
     uniform = sampler.batch(0, 16)
     assert split_by_width(uniform, PartPlan(max_parts=3, granularity=None, min_saving=0.99)) == [uniform]
 

@@ -35,7 +35,13 @@ def test_fast_path_equals_hooked_forward(positional):
             if parameter.requires_grad:
                 parameter.add_(0.05 * torch.randn_like(parameter))
     tokens = torch.randint(0, 50, (3, 37))
-    torch.testing.assert_close(fast_logits(model, tokens), model(tokens), rtol=1e-5, atol=1e-5)
+    fast, hooked = fast_logits(model, tokens), model(tokens)
+    torch.testing.assert_close(fast, hooked, rtol=1e-5, atol=1e-5)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    direction = torch.randn_like(hooked)  # gradients too (the embedding's is a product, not a scatter)
+    for fast_grad, hooked_grad in zip(*(torch.autograd.grad((logits * direction).sum(), parameters)
+                                        for logits in (fast, hooked)), strict=True):
+        torch.testing.assert_close(fast_grad, hooked_grad, rtol=1e-4, atol=1e-5)
 
 
 def test_same_seed_same_weights_other_seed_other_weights():

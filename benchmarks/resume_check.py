@@ -1,0 +1,83 @@
+"""Kill a training run with ``kill -9`` mid-way, resume it, and compare its final weights with an uninterrupted run.
+
+    python benchmarks/resume_check.py [--model paper] [--group add_carry] [--steps 300] [--device cuda]
+
+The tests prove bit-identical resume on the CPU with a micro model; this runs the same check through the
+``python -m interp.train`` command line at any size on any device (the GPU claim in benchmarks/RESULTS.md).
+The killed run is stopped once it has logged a step past its first checkpoint, so the resume repeats work.
+Prints the throughput of the uninterrupted run and one JSON line with the verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from interp.evaluate import pick_device
+
+
+def logged_steps(run: Path) -> list[int]:
+    path = run / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [json.loads(line)["step"] for line in lines if line.endswith("}")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="paper")
+    parser.add_argument("--group", default="add_carry")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    args = parser.parse_args()
+    if args.steps < 30:
+        raise SystemExit("--steps must be at least 30 (three checkpoints, and a kill between the first two)")
+    device = pick_device(args.device)
+    checkpoint_every = args.steps // 3
+    train = [sys.executable, "-m", "interp.train", "--model", args.model, "--group", args.group, "--seed", "0",
+             "--steps", str(args.steps), "--checkpoint-every", str(checkpoint_every), "--eval-every", str(args.steps),
+             "--device", device.type, "--quiet"]
+    root = Path(tempfile.mkdtemp(prefix="interp-resume-"))
+    straight, killed = root / "straight", root / "killed"
+    start = time.perf_counter()
+    subprocess.run([*train, "--out", str(straight)], check=True, capture_output=True)
+    records = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    rates = [r["tokens_per_s"] for r in records if r["kind"] == "train"][1:]  # the first window holds compilation
+    print(f"uninterrupted run: {time.perf_counter() - start:.0f} s; median {statistics.median(rates):,.0f} real tokens/s "
+          f"after the first log window")
+
+    process = subprocess.Popen([*train, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while max(logged_steps(killed), default=0) < checkpoint_every + 10:
+        if process.poll() is not None:
+            raise SystemExit(f"the run to be killed ended first: {process.stderr.read().decode()[-2000:]}")
+        time.sleep(0.005)
+    process.kill()
+    process.wait()
+    on_disk = sorted(int(p.stem[5:]) for p in (killed / "checkpoints").glob("step_*.json"))
+    subprocess.run([sys.executable, "-m", "interp.train", "--out", str(killed), "--resume", "--quiet",
+                    "--device", device.type], check=True, capture_output=True)
+    final = f"checkpoints/step_{args.steps:06d}.safetensors"
+    a, b = load_file(str(straight / final)), load_file(str(killed / final))
+    result = {
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "torch": torch.__version__, "model": args.model, "group": args.group, "steps": args.steps,
+        "checkpoints_when_killed": on_disk,
+        "bit_identical": a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a),
+        "max_abs_diff": max(float((a[k].float() - b[k].float()).abs().max()) for k in a),
+        "metrics_lines": [len(logged_steps(straight)), len(logged_steps(killed))],
+    }
+    print(json.dumps(result))
+    if not result["bit_identical"]:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
