@@ -9,9 +9,9 @@ Everything runs in one process on the same batches, so the ratios mean something
   ``F.scaled_dot_product_attention``, gated SiLU MLP, RMSNorm), eager and under ``torch.compile``;
 - ``hooked``: ``HookedTransformer.forward`` (hook points, explicit attention patterns), eager and compiled;
 - ``ours``: ``interp.model.fast_logits`` over the HookedTransformer's own parameters, eager and compiled;
-- the trainer's real step (``interp.train.Trainer.train_step``, deterministic kernels on CUDA), on the batch
-  as the trainer cuts it (``interp.data.split_by_width`` with the trainer's plan: the whole batch at its
-  bucket width when compiled, up to four width parts when eager).
+- the trainer's real step (``interp.train.Trainer.train_step``, deterministic kernels on CUDA), compiled and
+  eager, on the batch as the trainer cuts it (``interp.data.split_by_width`` with the trainer's plan: the
+  whole batch at its bucket width when compiled on CUDA, else up to four width parts).
 
 The first six run on full batches padded to one width (``--width``, default 128: batch 1024 × 128 tokens,
 the issue's setting) and report padded tokens/s; the trainer's step reports real (non-pad) tokens/s beside
@@ -25,6 +25,7 @@ import argparse
 import platform
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -181,18 +182,22 @@ def main() -> None:
         seconds[name] = measure(variants[name], whole, device, args.warmup)
         print(f"{name}: {padded_tokens / seconds[name]:,.0f} padded tokens/s", flush=True)
 
-    config = make_run_config(preset, args.group, 0, compile=not args.no_compile, batch_size=batch_size)
-    trainer_line = ""
-    if not args.skip_trainer:
-        trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-bench-")), config, device, progress=False)
+    config = make_run_config(preset, args.group, 0, batch_size=batch_size)
+    trainer_lines = []
+    for compiled in ([] if args.skip_trainer else [False] if args.no_compile else [True, False]):
+        trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-bench-")),
+                          make_run_config(preset, args.group, 0, batch_size=batch_size, compile=compiled), device,
+                          progress=False)
         parts = [[part.to(device) for part in split_by_width(sampler.batch(step, batch_size), trainer.part_plan)]
                  for step in range(total)]
-        trainer_seconds = measure(lambda p: trainer.train_step(p, 100), parts, device, args.warmup)
+        trainer_seconds = measure(partial(trainer.train_step, step=100), parts, device, args.warmup)
         part_real = sum(sum(p.real_tokens for p in ps) for ps in parts[args.warmup:]) / args.steps
         part_padded = sum(sum(p.tokens.numel() for p in ps) for ps in parts[args.warmup:]) / args.steps
-        trainer_line = (f"\ntrainer step (at most {trainer.part_plan.max_parts} width parts): {part_real / trainer_seconds:,.0f} real tokens/s (padding share "
-                        f"{1 - part_real / part_padded:.0%}), {trainer_seconds * 1e3:.1f} ms/step; a {preset} run of "
-                        f"{training.steps:,} steps: {training.steps * trainer_seconds / 60:.1f} minutes of steps")
+        trainer_lines.append(
+            f"trainer step, {'compiled' if trainer.compiled else 'eager'} (at most {trainer.part_plan.max_parts} width "
+            f"parts): {part_real / trainer_seconds:,.0f} real tokens/s (padding share {1 - part_real / part_padded:.0%}), "
+            f"{trainer_seconds * 1e3:.1f} ms/step; a {preset} run of {training.steps:,} steps: "
+            f"{training.steps * trainer_seconds / 60:.1f} minutes of steps")
     hooked.eval()
     examples = evaluation_set(config.group.main.task, config.group.main.max_length, count=batch_size)
     exact_match(hooked, examples, batch_size=batch_size)
@@ -206,13 +211,13 @@ def main() -> None:
     name = torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine())
     print(f"device: {name} ({device.type}, {torch.get_num_threads()} threads), torch {torch.__version__}, "
           f"{precision}, preset {preset}, group {args.group}, batch {batch_size} × width {args.width}\n")
-    reference = seconds.get("plain compiled", seconds.get("plain eager", next(iter(seconds.values()))))
-    print("| variant | padded tokens/s | vs plain compiled |" if compile_ else "| variant | padded tokens/s | vs plain eager |")
+    reference = next((name for name in ("plain compiled", "plain eager") if name in seconds), next(iter(seconds)))
+    print(f"| variant | padded tokens/s | vs {reference} |")
     print("|---|---|---|")
     for variant, value in seconds.items():
-        print(f"| {variant} | {padded_tokens / value:,.0f} | {reference / value:.2f}× |")
+        print(f"| {variant} | {padded_tokens / value:,.0f} | {seconds[reference] / value:.2f}× |")
     print(f"\nreal tokens in these batches: {1 - real_tokens / padded_tokens:.0%} padding at width {args.width}")
-    print(trainer_line)
+    print("\n" + "\n".join(trainer_lines))
     print(f"evaluation: {eval_rate:,.0f} examples/s ({config.group.main.task} at length "
           f"{config.group.main.max_length}, teacher-forced exact match)")
 

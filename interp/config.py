@@ -41,7 +41,7 @@ class TrainConfig:
     precision: str = "bf16"
     """Autocast precision on CUDA (always fp32 on the CPU)."""
     compile: bool = True
-    """``torch.compile`` the training step on CUDA."""
+    """``torch.compile`` the training step (on the CPU only where a C++ compiler is found)."""
 
     @classmethod
     def from_dict(cls, table: dict[str, Any], where: str = "training") -> TrainConfig:

@@ -10,12 +10,13 @@ Padding. Rows are right-padded with ``<pad>`` to the batch's longest row rounded
 bucket widths, so a compiled model sees few shapes. Training lengths are uniform, so one width for the
 whole batch wastes much of it on padding; :func:`split_by_width` therefore cuts a batch (sorted by row
 length) into a few parts, each padded to its own width, when that saves enough. Two plans
-(:class:`PartPlan`): ``EAGER_PARTS`` (up to four parts at multiples of 8, for an eager model, which any
-shape suits: on the 2-core CPU of benchmarks/RESULTS.md it cut the quickstart step from 311 to 253 ms,
-padding from 33% to 15%) and ``COMPILED_PARTS`` (the whole batch at its bucket width: parts vary in rows
-from batch to batch, and a compiled model given a dynamic row count ran slower on an H200 than one given
-static shapes, benchmarks/RESULTS.md). The parts hold exactly the batch's examples; the trainer sums
-their losses over the batch's scored tokens, so the step is the same step (up to the order of float sums).
+(:class:`PartPlan`): ``WIDTH_PARTS`` (up to four parts at multiples of 8, for an eager model or one compiled
+with dynamic shapes, as on the CPU: on the 2-core CPU of benchmarks/RESULTS.md it cut the quickstart step
+from 311 to 253 ms, padding from 33% to 15%) and ``WHOLE_BATCH`` (the whole batch at its bucket width, for a
+model compiled with static shapes, as on CUDA: parts vary in rows from batch to batch, and on an H200 a
+compiled model given dynamic shapes ran slower than one given static shapes, benchmarks/RESULTS.md). The
+parts hold exactly the batch's examples; the trainer sums their losses over the batch's scored tokens, so
+the step is the same step (up to the order of float sums).
 ``Batch.padding_share`` reports the fraction of pad tokens.
 
 Test sets. ``evaluation_set(task, length, count, seed)`` is a fixed, seeded set of examples of exactly one
@@ -98,14 +99,15 @@ class PartPlan:
         return bucket_width(length) if self.granularity is None else -(-length // self.granularity) * self.granularity
 
 
-COMPILED_PARTS = PartPlan(max_parts=1, granularity=None)
-"""For ``torch.compile``: the whole batch at its bucket width, so every graph has static shapes and they stay
-few (one per bucket width the group's batches reach)."""
-EAGER_PARTS = PartPlan(max_parts=4, granularity=8)
-"""For an eager model: tighter widths; more than four parts cost more in per-call overhead than they save."""
+WHOLE_BATCH = PartPlan(max_parts=1, granularity=None)
+"""For a model compiled with static shapes: the whole batch at its bucket width, so the graphs stay few (one
+per bucket width the group's batches reach)."""
+WIDTH_PARTS = PartPlan(max_parts=4, granularity=8)
+"""For a model that takes any shape (eager, or compiled with dynamic shapes): tighter widths; more than four
+parts cost more in per-call overhead than they save."""
 
 
-def split_by_width(batch: Batch, plan: PartPlan = EAGER_PARTS) -> list[Batch]:
+def split_by_width(batch: Batch, plan: PartPlan = WIDTH_PARTS) -> list[Batch]:
     """The batch as up to ``plan.max_parts`` sub-batches of similar row lengths, each padded to its own width.
 
     Rows are sorted by length and cut where the part width changes; the cuts with the fewest padded tokens
@@ -196,7 +198,7 @@ class MixtureSampler:
         examples, task_index = self.examples(step, batch_size)
         return to_batch(examples, task_index)
 
-    def parts(self, step: int, batch_size: int, plan: PartPlan = EAGER_PARTS,
+    def parts(self, step: int, batch_size: int, plan: PartPlan = WIDTH_PARTS,
               pin_memory: bool = False) -> list[Batch]:
         """Batch ``step`` split by row width (:func:`split_by_width`)."""
         parts = split_by_width(self.batch(step, batch_size), plan)
@@ -204,7 +206,7 @@ class MixtureSampler:
 
 
 def iterate_batches(
-    sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, plan: PartPlan = EAGER_PARTS,
+    sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, plan: PartPlan = WIDTH_PARTS,
     prefetch: int = 2, pin_memory: bool = False,
 ) -> Iterator[tuple[int, list[Batch]]]:
     """Batches ``start_step … end_step − 1`` (each as its width parts), built ``prefetch`` ahead in a thread.

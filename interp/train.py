@@ -6,7 +6,8 @@
 Recipe: answer-only cross-entropy (loss on the scored target tokens and ``<eos>`` only, SPEC §2), AdamW
 (weight decay on matrices only), a warmup–stable–decay schedule (linear warmup over the first 10% of
 steps, constant, cosine decay to 0 over the last 40%), gradient clipping, bf16 autocast and TF32 on CUDA,
-``torch.compile`` of the hook-free fast path (``interp.model.fast_logits``) on CUDA.
+``torch.compile`` of the hook-free fast path (``interp.model.fast_logits``): with static shapes on CUDA, with
+dynamic shapes on the CPU where a C++ compiler is found (else the CPU step stays eager).
 
 Safety. ``config.json`` is written once; checkpoints (weights, AdamW state, training state) are written
 atomically at step 0 and every ``checkpoint_every`` steps, all kept. A lock stops two trainers writing one
@@ -22,6 +23,7 @@ per-length exact match every ``eval_every`` steps; on resume, lines past the che
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -40,7 +42,7 @@ from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
 from interp.config import RunConfig, TrainConfig, make_run_config
-from interp.data import COMPILED_PARTS, EAGER_PARTS, Batch, MixtureSampler, iterate_batches
+from interp.data import WHOLE_BATCH, WIDTH_PARTS, Batch, MixtureSampler, iterate_batches
 from interp.errors import InterpError, cli_main
 from interp.evaluate import autocast, count_correct, pick_device
 from interp.model import fast_logits, hooked_logits, load_weights, save_weights, supports_fast_path
@@ -106,16 +108,18 @@ class Trainer:
         self.task_names = config.group.task_names
         fast = supports_fast_path(self.model)
         self.forward = fast_logits if fast else hooked_logits
-        self.compiled = False
-        if device.type == "cuda":
+        on_gpu = device.type == "cuda"
+        if on_gpu:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, for --resume
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-            if self.training.compile and fast:  # static shapes: one graph per bucket width (COMPILED_PARTS)
-                self.forward = torch.compile(fast_logits, dynamic=False)
-                self.compiled = True
-        self.part_plan = COMPILED_PARTS if self.compiled else EAGER_PARTS
+        # CUDA: static shapes, one graph per bucket width (dynamic ones ran slower on an H200). CPU: dynamic
+        # shapes over the width parts (0.65-0.73x the eager step's time on 2 cores). benchmarks/RESULTS.md.
+        self.compiled = self.training.compile and fast and (on_gpu or cpu_compiler_available())
+        if self.compiled:
+            self.forward = torch.compile(fast_logits, dynamic=not on_gpu)
+        self.part_plan = WHOLE_BATCH if self.compiled and on_gpu else WIDTH_PARTS
         self.stop_signal: int | None = None
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -261,6 +265,16 @@ class Trainer:
                     return 128 + self.stop_signal
         bar.close()
         return 0
+
+
+@functools.cache
+def cpu_compiler_available() -> bool:
+    """Whether ``torch.compile`` can build CPU kernels here (it needs a C++ compiler and Python's headers):
+    compiles and runs a one-line function once per process."""
+    try:
+        return bool(torch.compile(lambda x: x * 2 + 1, dynamic=False)(torch.ones(2)).eq(3).all())
+    except Exception:  # no compiler or headers (an inductor error): the CPU step stays eager
+        return False
 
 
 def autocast_for(device: torch.device, precision: str):

@@ -7,8 +7,8 @@ from scipy.stats import chisquare
 
 from interp.data import (
     BUCKET_WIDTHS,
-    COMPILED_PARTS,
-    EAGER_PARTS,
+    WHOLE_BATCH,
+    WIDTH_PARTS,
     MixtureSampler,
     PartPlan,
     bucket_width,
@@ -93,7 +93,7 @@ def test_width_parts_hold_the_same_examples_with_less_padding():
         assert sorted(part.task_index.tolist()) == sorted(
             batch.task_index[[i for i in range(512) if tuple(batch.tokens[i][batch.tokens[i] != 0].tolist())
                               in set(rows(part.tokens))]].tolist())
-    [whole] = split_by_width(batch, COMPILED_PARTS)  # static shapes for torch.compile: never cut
+    [whole] = split_by_width(batch, WHOLE_BATCH)  # static shapes for torch.compile: never cut
     assert torch.equal(whole.tokens[:, :batch.tokens.shape[1]], batch.tokens) and whole.tokens.shape[1] in BUCKET_WIDTHS
     uniform = sampler.batch(0, 16)
     assert split_by_width(uniform, PartPlan(max_parts=3, granularity=None, min_saving=0.99)) == [uniform]
@@ -105,12 +105,12 @@ def test_eager_parts_are_the_cheapest_cut_a_brute_force_finds(group):
     an eighth of the rows)."""
     batch = MixtureSampler(load_group(group), 0).batch(1, 64)
     lengths = sorted((batch.tokens != 0).sum(1).tolist())
-    widths = [EAGER_PARTS.width(n) for n in lengths]
+    widths = [WIDTH_PARTS.width(n) for n in lengths]
     cost = lambda edges: sum((b - a) * widths[b - 1] for a, b in itertools.pairwise(edges))  # noqa: E731
-    best = min(cost((0, *cuts, 64)) for parts in range(1, EAGER_PARTS.max_parts + 1)
+    best = min(cost((0, *cuts, 64)) for parts in range(1, WIDTH_PARTS.max_parts + 1)
                for cuts in itertools.combinations([i for i in range(8, 57) if widths[i] != widths[i - 1]], parts - 1)
                if all(b - a >= 8 for a, b in itertools.pairwise((0, *cuts, 64))))
-    parts = split_by_width(batch, EAGER_PARTS)
+    parts = split_by_width(batch, WIDTH_PARTS)
     assert sum(p.tokens.numel() for p in parts) == (best if best <= 0.9 * 64 * widths[-1] else 64 * widths[-1])
     assert all(p.tokens.shape[1] % 8 == 0 and (p.tokens != 0).sum(1).max() > p.tokens.shape[1] - 8 for p in parts)
     assert sum(p.real_tokens for p in parts) == batch.real_tokens

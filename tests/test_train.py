@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,13 +11,13 @@ import torch
 from conftest import TINY_GROUP, train_micro
 from safetensors.torch import load_file
 
-from interp.config import TrainConfig
+from interp.config import TrainConfig, make_run_config
 from interp.data import MixtureSampler
 from interp.errors import InterpError
 from interp.groups import load_group
 from interp.run import checkpoint_steps, read_config
 from interp.storage import RunLock
-from interp.train import Trainer, answer_loss, learning_rate
+from interp.train import Trainer, answer_loss, cpu_compiler_available, learning_rate, train_run
 
 TRAIN = [sys.executable, "-m", "interp.train", "--model", "micro", "--group", str(TINY_GROUP), "--seed", "3",
          "--steps", "60", "--checkpoint-every", "10", "--quiet"]
@@ -203,3 +204,19 @@ def test_device_cuda_without_cuda_is_a_clear_error(tmp_path):
     result = subprocess.run([*TRAIN, "--out", str(tmp_path / "r"), "--device", "cuda"], capture_output=True, text=True,
                             env={**os.environ})
     assert result.returncode == 2 and "no CUDA device" in result.stderr
+
+
+@pytest.mark.skipif(not cpu_compiler_available(), reason="torch.compile needs a C++ compiler on the CPU")
+def test_compiled_cpu_training_resumes_bit_identically(tmp_path):
+    """The CPU compiles with dynamic shapes over width parts; a resumed run must still end bit-identical."""
+    cpu = torch.device("cpu")
+    config = make_run_config("micro", TINY_GROUP, 3, steps=20, checkpoint_every=10, compile=True)
+    assert Trainer(tmp_path / "probe", config, cpu, progress=False).compiled
+    straight = tmp_path / "straight"
+    assert train_run(straight, config, cpu, progress=False) == 0
+    crashed = tmp_path / "crashed"  # as if killed after the step-10 checkpoint
+    shutil.copytree(straight, crashed)
+    for path in (crashed / "checkpoints").glob("step_000020*"):
+        path.unlink()
+    assert train_run(crashed, None, cpu, progress=False) == 0
+    assert same_weights(weights(crashed, 20), weights(straight, 20))
