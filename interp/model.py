@@ -186,7 +186,8 @@ class EmbeddingLookup(torch.autograd.Function):
     def backward(ctx, grad: Float[Tensor, "batch pos d_model"]) -> tuple[None, Tensor]:
         (tokens,) = ctx.saved_tensors
         with torch.autocast(grad.device.type, enabled=False):
-            one_hot = F.one_hot(tokens.flatten(), ctx.d_vocab).float()
+            # a comparison, not F.one_hot, which checks the ids' range with a device sync on CUDA
+            one_hot = (tokens.flatten()[:, None] == torch.arange(ctx.d_vocab, device=tokens.device)).float()
             return None, (one_hot.T @ grad.flatten(0, -2).float()).to(ctx.dtype)
 
 
