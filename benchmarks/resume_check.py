@@ -23,12 +23,22 @@ import torch
 from safetensors.torch import load_file
 
 from interp.evaluate import pick_device
+from interp.run import checkpoint_steps
+from interp.train import METRICS_FILE
 
 
-def logged_steps(run: Path) -> list[int]:
-    path = run / "metrics.jsonl"
+def metric_records(run: Path) -> list[dict]:
+    """The run's ``metrics.jsonl`` so far (a line still being written is skipped)."""
+    path = run / METRICS_FILE
     lines = path.read_text().splitlines() if path.exists() else []
-    return [json.loads(line)["step"] for line in lines if line.endswith("}")]
+    return [json.loads(line) for line in lines if line.endswith("}")]
+
+
+def train(command: list[str]) -> None:
+    """Run ``python -m interp.train``; its error line, if it fails, is this script's."""
+    result = subprocess.run([sys.executable, "-m", "interp.train", *command], capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit((result.stderr.strip().splitlines() or [f"interp.train exited {result.returncode}"])[-1])
 
 
 def main() -> None:
@@ -42,28 +52,28 @@ def main() -> None:
         raise SystemExit("--steps must be at least 30 (three checkpoints, and a kill between the first two)")
     device = pick_device(args.device)
     checkpoint_every = args.steps // 3
-    train = [sys.executable, "-m", "interp.train", "--model", args.model, "--group", args.group, "--seed", "0",
-             "--steps", str(args.steps), "--checkpoint-every", str(checkpoint_every), "--eval-every", str(args.steps),
-             "--device", device.type, "--quiet"]
+    new_run = ["--model", args.model, "--group", args.group, "--seed", "0", "--steps", str(args.steps),
+               "--checkpoint-every", str(checkpoint_every), "--eval-every", str(args.steps), "--device", device.type,
+               "--quiet"]
     root = Path(tempfile.mkdtemp(prefix="interp-resume-"))
     straight, killed = root / "straight", root / "killed"
+    print(f"runs in {root}")
     start = time.perf_counter()
-    subprocess.run([*train, "--out", str(straight)], check=True, capture_output=True)
-    records = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
-    rates = [r["tokens_per_s"] for r in records if r["kind"] == "train"][1:]  # the first window holds compilation
+    train([*new_run, "--out", str(straight)])
+    rates = [r["tokens_per_s"] for r in metric_records(straight) if r["kind"] == "train"][1:]  # [0]: compilation
     print(f"uninterrupted run: {time.perf_counter() - start:.0f} s; median {statistics.median(rates):,.0f} real tokens/s "
           f"after the first log window")
 
-    process = subprocess.Popen([*train, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    while max(logged_steps(killed), default=0) < checkpoint_every + 10:
+    process = subprocess.Popen([sys.executable, "-m", "interp.train", *new_run, "--out", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while max((r["step"] for r in metric_records(killed)), default=0) < checkpoint_every + 10:
         if process.poll() is not None:
             raise SystemExit(f"the run to be killed ended first: {process.stderr.read().decode()[-2000:]}")
         time.sleep(0.005)
     process.kill()
     process.wait()
-    on_disk = sorted(int(p.stem[5:]) for p in (killed / "checkpoints").glob("step_*.json"))
-    subprocess.run([sys.executable, "-m", "interp.train", "--out", str(killed), "--resume", "--quiet",
-                    "--device", device.type], check=True, capture_output=True)
+    on_disk = checkpoint_steps(killed)
+    train(["--out", str(killed), "--resume", "--quiet", "--device", device.type])
     final = f"checkpoints/step_{args.steps:06d}.safetensors"
     a, b = load_file(str(straight / final)), load_file(str(killed / final))
     result = {
@@ -72,7 +82,7 @@ def main() -> None:
         "checkpoints_when_killed": on_disk,
         "bit_identical": a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a),
         "max_abs_diff": max(float((a[k].float() - b[k].float()).abs().max()) for k in a),
-        "metrics_lines": [len(logged_steps(straight)), len(logged_steps(killed))],
+        "metrics_lines": [len(metric_records(straight)), len(metric_records(killed))],
     }
     print(json.dumps(result))
     if not result["bit_identical"]:

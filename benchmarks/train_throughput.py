@@ -22,6 +22,7 @@ autocast and TF32 on CUDA, fp32 on the CPU (as in training). Prints a Markdown t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import tempfile
 import time
@@ -186,7 +187,7 @@ def main() -> None:
     trainer_lines = []
     for compiled in ([] if args.skip_trainer else [False] if args.no_compile else [True, False]):
         trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-bench-")),
-                          make_run_config(preset, args.group, 0, batch_size=batch_size, compile=compiled), device,
+                          dataclasses.replace(config, training=config.training.replace(compile=compiled)), device,
                           progress=False)
         parts = [[part.to(device) for part in split_by_width(sampler.batch(step, batch_size), trainer.part_plan)]
                  for step in range(total)]

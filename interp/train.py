@@ -108,7 +108,7 @@ class Trainer:
         self.task_names = config.group.task_names
         fast = supports_fast_path(self.model)
         self.forward = fast_logits if fast else hooked_logits
-        on_gpu = device.type == "cuda"
+        self.on_gpu = on_gpu = device.type == "cuda"
         if on_gpu:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, for --resume
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -221,9 +221,8 @@ class Trainer:
         with handle_signals(self):
             # A background batch thread pays off while a GPU computes; on the CPU it competes with the
             # intra-op threads (measured 28% slower on 2 cores), so batches are built in line there.
-            on_gpu = self.device.type == "cuda"
             stream = iterate_batches(self.sampler, start_step, training.steps, training.batch_size, self.part_plan,
-                                     prefetch=2 if on_gpu else 0, pin_memory=on_gpu)
+                                     prefetch=2 if self.on_gpu else 0, pin_memory=self.on_gpu)
             for step, parts in stream:
                 parts = [part.to(self.device, non_blocking=True) for part in parts]
                 task_loss, task_tokens = self.train_step(parts, step)
