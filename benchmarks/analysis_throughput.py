@@ -29,6 +29,7 @@ from interp.ablation import AblationKind, ablate_heads
 from interp.attention import attention_stats
 from interp.config import load_size_preset
 from interp.data import evaluation_set
+from interp.errors import cli_main
 from interp.evaluate import pick_device
 from interp.groups import load_group
 from interp.head_overlap import analysis_lengths
@@ -77,6 +78,7 @@ def tokens(examples: Examples) -> int:
     return len(examples) * examples.tokens.shape[1]
 
 
+@cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="paper", help="model size preset")

@@ -21,6 +21,7 @@ import time  # noqa: E402
 import torch  # noqa: E402
 
 from interp.data import MixtureSampler  # noqa: E402
+from interp.errors import cli_main  # noqa: E402
 from interp.groups import load_group  # noqa: E402
 from interp.presets import preset_names  # noqa: E402
 from interp.tasks import TASKS, stable_rng  # noqa: E402
@@ -41,6 +42,7 @@ def timed(make, index: int) -> float:
     return time.perf_counter() - start
 
 
+@cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=1024)

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from interp.errors import cli_main
 from interp.evaluate import pick_device
 from interp.run import checkpoint_steps
 from interp.train import METRICS_FILE
@@ -41,6 +42,7 @@ def train(command: list[str]) -> None:
         raise SystemExit((result.stderr.strip().splitlines() or [f"interp.train exited {result.returncode}"])[-1])
 
 
+@cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="paper")

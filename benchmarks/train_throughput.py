@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from interp.config import load_size_preset, make_run_config
 from interp.data import MixtureSampler, evaluation_set, split_by_width
+from interp.errors import cli_main
 from interp.evaluate import exact_match, pick_device
 from interp.model import ModelConfig, build_model, fast_logits
 from interp.train import Trainer, answer_loss, autocast_for
@@ -123,6 +124,7 @@ def forward_backward_step(forward, parameters, device: torch.device, precision: 
     return step
 
 
+@cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="size preset (default: paper on CUDA, small on the CPU)")
