@@ -14,7 +14,8 @@ length) into a few parts, each padded to its own width, when that saves enough. 
 with dynamic shapes, as on the CPU: on the 2-core CPU of benchmarks/RESULTS.md it cut the quickstart step
 from 311 to 253 ms, padding from 33% to 15%) and ``WHOLE_BATCH`` (the whole batch at its bucket width, for a
 model compiled with static shapes, as on CUDA: parts vary in rows from batch to batch, and on an H200 a
-compiled model given dynamic shapes ran slower than one given static shapes, benchmarks/RESULTS.md). The
+compiled model given dynamic shapes ran slower than one given static shapes; four parts of equal row
+counts, static too, ran 2.6 times slower than the whole batch, benchmarks/part_plans.py). The
 parts hold exactly the batch's examples; the trainer sums their losses over the batch's scored tokens, so
 the step is the same step (up to the order of float sums).
 ``Batch.padding_share`` reports the fraction of pad tokens.
