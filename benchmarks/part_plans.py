@@ -67,7 +67,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps at the steady rate")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     args = parser.parse_args()
-    counts = [int(n) for n in args.parts.split(",")]
+    try:
+        counts = [int(n) for n in args.parts.split(",")]
+    except ValueError:
+        raise SystemExit(f"--parts must be comma-separated part counts, got {args.parts!r}") from None
     if min(counts) < 1 or args.granularity < 1 or args.batches < args.steps or args.steps < 1:
         raise SystemExit("--parts and --granularity must be positive, and --batches at least --steps (at least 1)")
     device = pick_device(args.device)

@@ -10,8 +10,8 @@ Everything runs in one process on the same batches, so the ratios mean something
 - ``hooked``: ``HookedTransformer.forward`` (hook points, explicit attention patterns), eager and compiled;
 - ``ours``: ``interp.model.fast_logits`` over the HookedTransformer's own parameters, eager and compiled;
 - the trainer's real step (``interp.train.Trainer.train_step``, deterministic kernels on CUDA), compiled and
-  eager, on the batch as the trainer cuts it (``interp.data.split_by_width`` with the trainer's plan: four
-  parts of equal row counts when compiled on CUDA, else up to four width parts).
+  eager, on the batch as the trainer cuts it (``interp.data.split_by_width`` with the trainer's plan: the
+  whole batch at its bucket width when compiled on CUDA, else up to four width parts).
 
 The first six run on full batches padded to one width (``--width``, default 128: batch 1024 × 128 tokens,
 the issue's setting) and report padded tokens/s; the trainer's step reports real (non-pad) tokens/s beside
@@ -180,6 +180,8 @@ def main() -> None:
         variants["ours compiled"] = forward_backward_step(lambda t: compiled_fast(hooked, t), hooked.parameters(),
                                                           device, precision)
     chosen = args.variants.split(",") if args.variants else list(variants)
+    if unknown := [name for name in chosen if name not in variants]:
+        raise SystemExit(f"unknown variant {', '.join(map(repr, unknown))}; known: {', '.join(variants)}")
     seconds = {}
     for name in chosen:
         seconds[name] = measure(variants[name], whole, device, args.warmup)

@@ -15,7 +15,7 @@ with dynamic shapes, as on the CPU: on the 2-core CPU of benchmarks/RESULTS.md i
 from 311 to 253 ms, padding from 33% to 15%) and ``WHOLE_BATCH`` (the whole batch at its bucket width, for a
 model compiled with static shapes, as on CUDA: parts vary in rows from batch to batch, and on an H200 a
 compiled model given dynamic shapes ran slower than one given static shapes; four parts of equal row
-counts, static too, ran 2.6 times slower than the whole batch, benchmarks/part_plans.py). The
+counts, static too, ran 2.6 times slower than the whole batch, benchmarks/RESULTS.md). The
 parts hold exactly the batch's examples; the trainer sums their losses over the batch's scored tokens, so
 the step is the same step (up to the order of float sums).
 ``Batch.padding_share`` reports the fraction of pad tokens.
