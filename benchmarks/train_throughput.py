@@ -1,7 +1,8 @@
 """Training and evaluation throughput: our HookedTransformer step against a plain PyTorch model.
 
     python benchmarks/train_throughput.py [--model paper] [--group add_carry] [--batch 1024] [--device auto]
-        [--steps 20] [--no-compile]
+        [--steps 20] [--no-compile] [--variants "plain eager,ours compiled"] [--trainer-plans auto,whole,parts,packed]
+        [--trainer-modes compiled,eager]
 
 Everything runs in one process on the same batches, so the ratios mean something on a noisy machine:
 
@@ -10,8 +11,9 @@ Everything runs in one process on the same batches, so the ratios mean something
 - ``hooked``: ``HookedTransformer.forward`` (hook points, explicit attention patterns), eager and compiled;
 - ``ours``: ``interp.model.fast_logits`` over the HookedTransformer's own parameters, eager and compiled;
 - the trainer's real step (``interp.train.Trainer.train_step``, deterministic kernels on CUDA), compiled and
-  eager, on the batch as the trainer cuts it (``interp.data.split_by_width`` with the trainer's plan: the
-  whole batch at its bucket width when compiled on CUDA, else up to four width parts).
+  eager, on the batch as the trainer lays it out (its plan, ``interp.train.training_plan``: the fast path's
+  examples packed several to a row, ``interp.data.pack``), or as ``--trainer-plans`` says (``whole``: the
+  whole batch at its bucket width; ``parts``: up to four width parts; ``packed``).
 
 The first six run on full batches padded to one width (``--width``, default 128: batch 1024 × 128 tokens,
 the issue's setting) and report padded tokens/s; the trainer's step reports real (non-pad) tokens/s beside
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import platform
 import tempfile
 import time
@@ -34,11 +37,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from interp.config import load_size_preset, make_run_config
-from interp.data import MixtureSampler, evaluation_set, split_by_width
+from interp.data import WHOLE_BATCH, WIDTH_PARTS, MixtureSampler, evaluation_set
 from interp.errors import cli_main
 from interp.evaluate import exact_match, pick_device
 from interp.model import ModelConfig, build_model, fast_logits
-from interp.train import Trainer, answer_loss, autocast_for
+from interp.train import Trainer, answer_loss, autocast_for, training_plan
 from interp.vocab import default_tokens
 
 
@@ -124,6 +127,15 @@ def forward_backward_step(forward, parameters, device: torch.device, precision: 
     return step
 
 
+TRAINER_PLANS = {
+    "auto": None,
+    "whole": lambda trainer: WHOLE_BATCH,
+    "parts": lambda trainer: WIDTH_PARTS,
+    "packed": lambda trainer: training_plan(True, trainer.compiled and trainer.on_gpu, trainer.training.batch_size),
+}
+"""Batch layouts the trainer's step can be timed with (``auto``: the one the trainer picks)."""
+
+
 @cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -137,6 +149,10 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--variants", help="comma-separated subset of the variants to time (default: all)")
     parser.add_argument("--skip-trainer", action="store_true", help="do not time the trainer's real step")
+    parser.add_argument("--trainer-plans", default="auto",
+                        help=f"comma-separated batch layouts for the trainer's step: {', '.join(TRAINER_PLANS)} "
+                             "(default: auto, the trainer's own)")
+    parser.add_argument("--trainer-modes", default="compiled,eager", help="compiled, eager or both")
     args = parser.parse_args()
     device = pick_device(args.device)
     if device.type == "cuda":
@@ -189,11 +205,18 @@ def main() -> None:
 
     config = make_run_config(preset, args.group, 0, batch_size=batch_size)
     trainer_lines = []
-    for compiled in ([] if args.skip_trainer else [False] if args.no_compile else [True, False]):
+    plans = args.trainer_plans.split(",")
+    modes = args.trainer_modes.split(",")
+    if unknown := [name for name in plans if name not in TRAINER_PLANS] + [m for m in modes if m not in ("compiled", "eager")]:
+        raise SystemExit(f"unknown trainer plan or mode {', '.join(map(repr, unknown))}")
+    compiled_modes = [mode == "compiled" for mode in modes if not (args.no_compile and mode == "compiled")]
+    for compiled, plan in ([] if args.skip_trainer else itertools.product(compiled_modes, plans)):
         trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-bench-")),
                           dataclasses.replace(config, training=config.training.replace(compile=compiled)), device,
                           progress=False)
-        parts = [[part.to(device) for part in split_by_width(sampler.batch(step, batch_size), trainer.part_plan)]
+        if plan != "auto":
+            trainer.part_plan = TRAINER_PLANS[plan](trainer)
+        parts = [[part.to(device) for part in trainer.part_plan.cut(sampler.batch(step, batch_size))]
                  for step in range(total)]
         # Untimed first over every batch: the timed ones may meet part shapes the warmup did not compile.
         trainer_seconds = measure(partial(trainer.train_step, step=100), parts + parts[args.warmup:], device,
@@ -201,8 +224,7 @@ def main() -> None:
         part_real = sum(sum(p.real_tokens for p in ps) for ps in parts[args.warmup:]) / args.steps
         part_padded = sum(sum(p.tokens.numel() for p in ps) for ps in parts[args.warmup:]) / args.steps
         trainer_lines.append(
-            f"trainer step, {'compiled' if trainer.compiled else 'eager'} (at most {trainer.part_plan.max_parts} width "
-            f"parts): {part_real / trainer_seconds:,.0f} real tokens/s (padding share {1 - part_real / part_padded:.0%}), "
+            f"trainer step, {'compiled' if trainer.compiled else 'eager'} ({trainer.part_plan}): {part_real / trainer_seconds:,.0f} real tokens/s (padding share {1 - part_real / part_padded:.0%}), "
             f"{trainer_seconds * 1e3:.1f} ms/step; a {preset} run of {training.steps:,} steps: "
             f"{training.steps * trainer_seconds / 60:.1f} minutes of steps")
     hooked.eval()

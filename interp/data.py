@@ -8,17 +8,21 @@ the initialisation, not the data).
 
 Padding. Rows are right-padded with ``<pad>`` to the batch's longest row rounded up to one of a few fixed
 bucket widths, so a compiled model sees few shapes. Training lengths are uniform, so one width for the
-whole batch wastes much of it on padding; :func:`split_by_width` therefore cuts a batch (sorted by row
-length) into a few parts, each padded to its own width, when that saves enough. Two plans
-(:class:`PartPlan`): ``WIDTH_PARTS`` (up to four parts at multiples of 8, for an eager model or one compiled
-with dynamic shapes, as on the CPU: on the 2-core CPU of benchmarks/RESULTS.md it cut the quickstart step
-from 311 to 253 ms, padding from 33% to 15%) and ``WHOLE_BATCH`` (the whole batch at its bucket width, for a
-model compiled with static shapes, as on CUDA: parts vary in rows from batch to batch, and on an H200 a
-compiled model given dynamic shapes ran slower than one given static shapes; four parts of equal row
-counts, static too, ran 2.6 times slower than the whole batch, benchmarks/RESULTS.md). The
-parts hold exactly the batch's examples; the trainer sums their losses over the batch's scored tokens, so
-the step is the same step (up to the order of float sums).
-``Batch.padding_share`` reports the fraction of pad tokens.
+whole batch wastes much of it on padding (59% for ``add_carry`` at width 128). A plan says how the trainer
+lays a batch out, always holding exactly the batch's examples:
+
+- :class:`PackPlan` (the fast path, ``interp.model.fast_logits``): :func:`pack` puts several examples in a
+  row of the bucket width, first fit by decreasing length, each with its own positions and attention
+  confined to it, so every example gets the logits it would get alone (up to the order of float sums). One call per step, with
+  little padding; for static shapes the row count is rounded up to a multiple (few graphs).
+- :class:`PartPlan` (the hooked forward, which takes plain rows only): :func:`split_by_width` cuts the batch,
+  sorted by row length, into up to four parts each padded to its own width (``WIDTH_PARTS``), or keeps it
+  whole (``WHOLE_BATCH``). Measured before packing existed (benchmarks/RESULTS.md): on the 2-core CPU width
+  parts cut the quickstart step from 311 to 253 ms; on an H200 dynamic shapes and four equal-row parts
+  both ran slower than the whole batch (2.6 times for the parts).
+
+The trainer sums the losses of a batch's parts over its scored tokens, so the step is the same step (up to
+the order of float sums). ``padding_share`` reports the fraction of pad tokens.
 
 Test sets. ``evaluation_set(task, length, count, seed)`` is a fixed, seeded set of examples of exactly one
 length, the same in every process (``stable_rng``).
@@ -85,6 +89,88 @@ class Batch:
         return Batch(tokens, self.scored[rows, :width], self.task_index[rows], self.length[rows],
                      int((tokens != PAD).sum()))
 
+    def token_tasks(self) -> Int[Tensor, "batch pos"]:
+        """The task index of every token (its row's)."""
+        return self.task_index[:, None].expand_as(self.tokens)
+
+    def model_inputs(self) -> tuple[Tensor, ...]:
+        """What the model takes after itself: ``fast_logits(model, *batch.model_inputs())``."""
+        return (self.tokens,)
+
+
+@dataclass(frozen=True)
+class PackedBatch:
+    """A batch's examples packed several to a row (:func:`pack`): each token carries its position within its
+    own example and its example's slot in the row, so attention stays within an example."""
+
+    tokens: Int[Tensor, "rows pos"]
+    scored: Bool[Tensor, "rows pos"]
+    positions: Int[Tensor, "rows pos"]
+    segments: Int[Tensor, "rows pos"]
+    """Which example a token belongs to (its row in the unpacked batch); -1 for padding."""
+    task_of_token: Int[Tensor, "rows pos"]
+    real_tokens: int
+
+    @property
+    def padding_share(self) -> float:
+        return 1.0 - self.real_tokens / self.tokens.numel()
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> PackedBatch:
+        moved = (t.to(device, non_blocking=non_blocking) for t in self.tensors())
+        return PackedBatch(*moved, self.real_tokens)
+
+    def pin_memory(self) -> PackedBatch:
+        return PackedBatch(*(t.pin_memory() for t in self.tensors()), self.real_tokens)
+
+    def tensors(self) -> tuple[Tensor, ...]:
+        return self.tokens, self.scored, self.positions, self.segments, self.task_of_token
+
+    def token_tasks(self) -> Int[Tensor, "rows pos"]:
+        return self.task_of_token
+
+    def model_inputs(self) -> tuple[Tensor, ...]:
+        return self.tokens, self.positions, self.segments
+
+
+def pack(batch: Batch, row_multiple: int = 1) -> PackedBatch:
+    """The batch's examples packed into rows of its bucket width, first fit by decreasing length.
+
+    The row count is rounded up to a multiple of ``row_multiple`` (empty rows are padding), so a model
+    compiled with static shapes meets few shapes. A pure function of the batch: a resumed run packs its
+    batches exactly as an uninterrupted one does. Every example starts a fresh position count; its first
+    token (``<bos>``) is never scored, so no loss crosses from one example into the next.
+    """
+    lengths = (batch.tokens != PAD).sum(1).numpy()
+    width = bucket_width(int(lengths.max()))
+    order = np.argsort(-lengths, kind="stable")
+    free = np.full(len(lengths), width)
+    row_of = np.zeros(len(lengths), dtype=np.int64)
+    offset = np.zeros(len(lengths), dtype=np.int64)
+    rows = 0
+    for example in order:
+        row = int(np.argmax(free[: rows + 1] >= lengths[example]))  # row `rows` is empty, so one always fits
+        rows = max(rows, row + 1)
+        row_of[example], offset[example] = row, width - free[row]
+        free[row] -= lengths[example]
+    rows = -(-rows // row_multiple) * row_multiple
+    # every real token's source (example, column) and destination (row, column)
+    example_of_token = np.repeat(np.arange(len(lengths)), lengths)
+    column = np.arange(len(example_of_token)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    row, destination = row_of[example_of_token], offset[example_of_token] + column
+    tokens = torch.full((rows, width), PAD, dtype=batch.tokens.dtype)
+    scored = torch.zeros((rows, width), dtype=torch.bool)
+    positions = torch.zeros((rows, width), dtype=torch.int64)
+    segments = torch.full((rows, width), -1, dtype=torch.int64)
+    task_of_token = torch.zeros((rows, width), dtype=torch.int64)
+    where, source = (torch.from_numpy(row), torch.from_numpy(destination)), (torch.from_numpy(example_of_token),
+                                                                             torch.from_numpy(column))
+    tokens[where] = batch.tokens[source]
+    scored[where] = batch.scored[source]
+    positions[where] = source[1]
+    segments[where] = source[0]
+    task_of_token[where] = batch.task_index[source[0]]
+    return PackedBatch(tokens, scored, positions, segments, task_of_token, batch.real_tokens)
+
 
 @dataclass(frozen=True)
 class PartPlan:
@@ -99,13 +185,33 @@ class PartPlan:
     def width(self, length: int) -> int:
         return bucket_width(length) if self.granularity is None else -(-length // self.granularity) * self.granularity
 
+    def cut(self, batch: Batch) -> list[Batch]:
+        return split_by_width(batch, self)
+
+    def __str__(self) -> str:
+        return "whole batch" if self.max_parts == 1 else f"at most {self.max_parts} width parts"
+
+
+@dataclass(frozen=True)
+class PackPlan:
+    """Pack the batch's examples several to a row (:func:`pack`), for the fast path (``interp.model.fast_logits``)."""
+
+    row_multiple: int = 1
+    """Round the row count up to a multiple of this (static shapes: few graphs)."""
+
+    def cut(self, batch: Batch) -> list[PackedBatch]:
+        return [pack(batch, self.row_multiple)]
+
+    def __str__(self) -> str:
+        return "packed rows" + (f", row count a multiple of {self.row_multiple}" if self.row_multiple > 1 else "")
+
 
 WHOLE_BATCH = PartPlan(max_parts=1, granularity=None)
-"""For a model compiled with static shapes: the whole batch at its bucket width, so the graphs stay few (one
-per bucket width the group's batches reach)."""
+"""The whole batch at its bucket width: one graph per bucket width for a model compiled with static shapes
+(the compiled CUDA trainer's layout before packing; ``benchmarks/train_throughput.py --trainer-plans whole``)."""
 WIDTH_PARTS = PartPlan(max_parts=4, granularity=8)
-"""For a model that takes any shape (eager, or compiled with dynamic shapes): tighter widths; more than four
-parts cost more in per-call overhead than they save."""
+"""For a model that takes any shape (the hooked forward, eager): tighter widths; more than four parts cost
+more in per-call overhead than they save."""
 
 
 def split_by_width(batch: Batch, plan: PartPlan = WIDTH_PARTS) -> list[Batch]:
@@ -199,15 +305,15 @@ class MixtureSampler:
         examples, task_index = self.examples(step, batch_size)
         return to_batch(examples, task_index)
 
-    def parts(self, step: int, batch_size: int, plan: PartPlan = WIDTH_PARTS,
-              pin_memory: bool = False) -> list[Batch]:
-        """Batch ``step`` split by row width (:func:`split_by_width`)."""
-        parts = split_by_width(self.batch(step, batch_size), plan)
+    def parts(self, step: int, batch_size: int, plan: PartPlan | PackPlan = WIDTH_PARTS,
+              pin_memory: bool = False) -> list[Batch] | list[PackedBatch]:
+        """Batch ``step`` as ``plan`` cuts it: width parts (:func:`split_by_width`) or packed rows (:func:`pack`)."""
+        parts = plan.cut(self.batch(step, batch_size))
         return [part.pin_memory() for part in parts] if pin_memory else parts
 
 
 def iterate_batches(
-    sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, plan: PartPlan = WIDTH_PARTS,
+    sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, plan: PartPlan | PackPlan = WIDTH_PARTS,
     prefetch: int = 2, pin_memory: bool = False,
 ) -> Iterator[tuple[int, list[Batch]]]:
     """Batches ``start_step … end_step − 1`` (each as its width parts), built ``prefetch`` ahead in a thread.

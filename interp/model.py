@@ -191,14 +191,29 @@ class EmbeddingLookup(torch.autograd.Function):
             return None, (one_hot.T @ grad.flatten(0, -2).float()).to(ctx.dtype)
 
 
-def fast_logits(model: HookedTransformer, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_vocab"]:
-    """``model(tokens)`` without hooks, with fused attention: the same function of the same parameters."""
+def fast_logits(model: HookedTransformer, tokens: Int[Tensor, "batch pos"],
+                positions: Int[Tensor, "batch pos"] | None = None,
+                segments: Int[Tensor, "batch pos"] | None = None) -> Float[Tensor, "batch pos d_vocab"]:
+    """``model(tokens)`` without hooks, with fused attention: the same function of the same parameters.
+
+    Packed rows (``interp.data.pack``) give each token its position within its own example (``positions``)
+    and its example's id (``segments``): attention then stays within an example, and every example gets the
+    logits it would get alone in a row. That attention is written out (scores, mask, softmax): a fused
+    kernel with an arbitrary mask is not deterministic on CUDA in every PyTorch version, and at these
+    widths attention is a few percent of the step.
+    """
     cfg = model.cfg
-    positions = tokens.shape[1]
+    width = tokens.shape[1]
+    if positions is None:
+        positions = torch.arange(width, device=tokens.device)
     x = EmbeddingLookup.apply(tokens, model.embed.W_E)
     rope = cfg.positional_embedding_type == "rotary"
     if not rope:
-        x = x + model.pos_embed.W_pos[:positions]
+        x = x + model.pos_embed.W_pos[positions]
+    mask = None
+    if segments is not None:
+        causal = torch.ones(width, width, dtype=torch.bool, device=tokens.device).tril()
+        mask = ((segments[:, :, None] == segments[:, None, :]) & causal)[:, None]  # (batch, 1, query, key)
     for block in model.blocks:
         attn = block.attn
         h = rms_norm(x, block.ln1.w, cfg.eps)
@@ -209,9 +224,16 @@ def fast_logits(model: HookedTransformer, tokens: Int[Tensor, "batch pos"]) -> F
         q, k, v = (qkv[:, :, i].transpose(1, 2) + bias[None, :, None]
                    for i, bias in enumerate((attn.b_Q, attn.b_K, attn.b_V)))
         if rope:
-            cos, sin = attn.rotary_cos[:positions], attn.rotary_sin[:positions]
+            cos, sin = attn.rotary_cos[positions], attn.rotary_sin[positions]
+            if cos.ndim == 3:  # per-row positions: broadcast over heads
+                cos, sin = cos[:, None], sin[:, None]
             q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        z = F.scaled_dot_product_attention(q.to(v.dtype), k.to(v.dtype), v, is_causal=True)
+        q, k = q.to(v.dtype), k.to(v.dtype)
+        if mask is None:
+            z = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            scores = (q @ k.transpose(-1, -2) / math.sqrt(cfg.d_head)).masked_fill(~mask, float("-inf"))
+            z = scores.softmax(-1).to(v.dtype) @ v
         x = x + z.transpose(1, 2).flatten(2) @ attn.W_O.flatten(0, 1) + attn.b_O
         h = rms_norm(x, block.ln2.w, cfg.eps)
         mlp = block.mlp

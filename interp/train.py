@@ -7,7 +7,8 @@ Recipe: answer-only cross-entropy (loss on the scored target tokens and ``<eos>`
 (weight decay on matrices only), a warmup–stable–decay schedule (linear warmup over the first 10% of
 steps, constant, cosine decay to 0 over the last 40%), gradient clipping, bf16 autocast and TF32 on CUDA,
 ``torch.compile`` of the hook-free fast path (``interp.model.fast_logits``): with static shapes on CUDA, with
-dynamic shapes on the CPU where a C++ compiler is found (else the CPU step stays eager).
+dynamic shapes on the CPU where a C++ compiler is found (else the CPU step stays eager). The fast path gets
+each batch's examples packed several to a row (``interp.data.pack``: one call per step, little padding).
 
 Safety. ``config.json`` is written once; checkpoints (weights, AdamW state, training state) are written
 atomically at step 0 and every ``checkpoint_every`` steps, all kept. A lock stops two trainers writing one
@@ -42,7 +43,7 @@ from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
 from interp.config import RunConfig, TrainConfig, make_run_config
-from interp.data import WHOLE_BATCH, WIDTH_PARTS, Batch, MixtureSampler, iterate_batches
+from interp.data import WIDTH_PARTS, Batch, MixtureSampler, PackedBatch, PackPlan, PartPlan, iterate_batches
 from interp.errors import InterpError, cli_main
 from interp.evaluate import autocast, count_correct, pick_device
 from interp.model import fast_logits, hooked_logits, load_weights, save_weights, supports_fast_path
@@ -77,17 +78,22 @@ def make_optimizer(model: HookedTransformer, config: TrainConfig, device: torch.
                              fused=device.type == "cuda")
 
 
-def answer_loss(logits: torch.Tensor, batch: Batch, n_tasks: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Summed cross-entropy over scored tokens, and per-task sums of token losses and scored-token counts."""
+def answer_loss(logits: torch.Tensor, batch: Batch | PackedBatch,
+                n_tasks: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy over scored tokens, and per-task sums of token losses and scored-token counts.
+
+    Logits at p predict the token at p + 1; in a packed row the token after an example's last is the next
+    example's ``<bos>``, never scored, so no loss crosses examples."""
     targets = batch.tokens[:, 1:]
     mask = batch.scored[:, 1:]
     token_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), reduction="none")
-    token_loss = token_loss.view_as(targets) * mask
-    per_example = token_loss.sum(1)
-    scored_per_example = mask.sum(1).to(per_example.dtype)
-    task_loss = torch.zeros(n_tasks, device=logits.device).index_add_(0, batch.task_index, per_example.detach())
-    task_tokens = torch.zeros(n_tasks, device=logits.device).index_add_(0, batch.task_index, scored_per_example)
-    return per_example.sum(), task_loss, task_tokens
+    token_loss = token_loss * mask.flatten()
+    # per-task sums by a one-hot mask (a scatter onto a few ids is slow in deterministic mode on CUDA)
+    tasks = batch.token_tasks()[:, 1:].flatten()
+    one_hot = (tasks[:, None] == torch.arange(n_tasks, device=tasks.device)) & mask.flatten()[:, None]
+    task_loss = (token_loss.detach()[:, None] * one_hot).sum(0)
+    task_tokens = one_hot.sum(0).float()
+    return token_loss.sum(), task_loss, task_tokens
 
 
 class Trainer:
@@ -114,12 +120,12 @@ class Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        # CUDA: static shapes, one graph per bucket width (dynamic ones ran slower on an H200). CPU: dynamic
-        # shapes over the width parts (0.65-0.73x the eager step's time on 2 cores). benchmarks/RESULTS.md.
+        # CUDA: static shapes, few graphs (dynamic ones ran slower on an H200). CPU: dynamic shapes (0.65-0.73x
+        # the eager step's time on 2 cores). benchmarks/RESULTS.md.
         self.compiled = self.training.compile and fast and (on_gpu or cpu_compiler_available())
         if self.compiled:
             self.forward = torch.compile(fast_logits, dynamic=not on_gpu)
-        self.part_plan = WHOLE_BATCH if self.compiled and on_gpu else WIDTH_PARTS
+        self.part_plan = training_plan(fast, self.compiled and on_gpu, self.training.batch_size)
         self.stop_signal: int | None = None
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -187,8 +193,8 @@ class Trainer:
             tqdm.write(f"step {step}: mean exact match over lengths: {summary}")
 
     # ---- the loop -----------------------------------------------------------------------------
-    def train_step(self, parts: list[Batch], step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimiser step on a batch given as its width parts; returns per-task loss sums and counts."""
+    def train_step(self, parts: list[Batch] | list[PackedBatch], step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step on a batch as its plan lays it out; returns per-task loss sums and counts."""
         lr = learning_rate(self.training, step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -198,7 +204,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         for part in parts:
             with autocast_for(self.device, self.training.precision):
-                logits = self.forward(self.model, part.tokens)
+                logits = self.forward(self.model, *part.model_inputs())
             loss_sum, part_task_loss, part_task_tokens = answer_loss(logits, part, len(self.task_names))
             (loss_sum / scored_tokens).backward()
             task_loss += part_task_loss
@@ -264,6 +270,15 @@ class Trainer:
                     return 128 + self.stop_signal
         bar.close()
         return 0
+
+
+def training_plan(fast: bool, static_shapes: bool, batch_size: int) -> PartPlan | PackPlan:
+    """How the trainer lays out a batch. The fast path takes packed rows (several examples to a row, so little
+    padding; with static shapes the row count is rounded to a 32nd of the batch, so graphs stay few); the
+    hooked forward takes plain rows, in width parts."""
+    if not fast:
+        return WIDTH_PARTS
+    return PackPlan(row_multiple=max(1, batch_size // 32) if static_shapes else 1)
 
 
 @functools.cache

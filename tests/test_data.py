@@ -10,10 +10,12 @@ from interp.data import (
     WHOLE_BATCH,
     WIDTH_PARTS,
     MixtureSampler,
+    PackPlan,
     PartPlan,
     bucket_width,
     evaluation_set,
     iterate_batches,
+    pack,
     split_by_width,
 )
 from interp.groups import load_group
@@ -97,6 +99,39 @@ def test_width_parts_hold_the_same_examples_with_less_padding():
     assert torch.equal(whole.tokens[:, :batch.tokens.shape[1]], batch.tokens) and whole.tokens.shape[1] in BUCKET_WIDTHS
     uniform = sampler.batch(0, 16)
     assert split_by_width(uniform, PartPlan(max_parts=3, granularity=None, min_saving=0.99)) == [uniform]
+
+
+@pytest.mark.parametrize(("group", "row_multiple"), [("add_carry", 1), ("add8_carry", 32), ("path_dfs", 8)])
+def test_packed_rows_hold_every_example_once_with_its_own_positions(group, row_multiple):
+    batch = MixtureSampler(load_group(group), 0).batch(3, 200)
+    [packed] = PackPlan(row_multiple).cut(batch)
+    width = packed.tokens.shape[1]
+    assert width == batch.tokens.shape[1] and len(packed.tokens) % row_multiple == 0
+    assert packed.real_tokens == batch.real_tokens == int((packed.segments >= 0).sum())
+    assert packed.padding_share < batch.padding_share
+    for example in range(len(batch.tokens)):  # each example whole, contiguous, in one row, positions from 0
+        rows, columns = torch.nonzero(packed.segments == example, as_tuple=True)
+        length = int((batch.tokens[example] != 0).sum())
+        assert len(rows) == length and (rows == rows[0]).all() and torch.equal(columns, columns[0] + torch.arange(length))
+        where = packed.segments == example
+        assert torch.equal(packed.tokens[where], batch.tokens[example, :length])
+        assert torch.equal(packed.scored[where], batch.scored[example, :length])
+        assert torch.equal(packed.positions[where], torch.arange(length))
+        assert (packed.task_of_token[where] == batch.task_index[example]).all()
+    padding = packed.segments < 0
+    assert (packed.tokens[padding] == 0).all() and not packed.scored[padding].any()
+    # first fit by decreasing length, against a plain-list version of it
+    rows = []
+    for length in sorted((int(n) for n in (batch.tokens != 0).sum(1)), reverse=True):
+        fits = [r for r, used in enumerate(rows) if used + length <= width]
+        if fits:
+            rows[fits[0]] += length
+        else:
+            rows.append(length)
+    assert -(-len(rows) // row_multiple) * row_multiple == len(packed.tokens)
+    used = (packed.segments >= 0).sum(1).tolist()
+    assert used[: len(rows)] == rows and not any(used[len(rows):])
+    assert torch.equal(pack(batch, row_multiple).tokens, packed.tokens)  # a pure function of the batch
 
 
 @pytest.mark.parametrize("group", ["add8_carry", "add_carry", "path_dfs"])

@@ -44,6 +44,34 @@ def test_fast_path_equals_hooked_forward(positional):
         torch.testing.assert_close(fast_grad, hooked_grad, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("positional", ["rope", "nope", "learned"])
+def test_packed_rows_give_every_example_its_own_logits(positional):
+    """Several examples to a row (interp.data.pack): each gets the hooked model's logits for it alone, and
+    so the gradients of any loss over them are the same too."""
+    from interp.data import Batch, pack
+
+    model = build_model(ModelConfig(**{**MICRO.to_dict(), "positional": positional}), d_vocab=50, seed=4)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    lengths = torch.tensor([9, 30, 3, 17, 12, 25, 6, 31])
+    tokens = torch.randint(1, 50, (8, 32)) * (torch.arange(32) < lengths[:, None])  # right-padded with id 0
+    batch = Batch(tokens, tokens > 0, torch.zeros(8, dtype=torch.int64), lengths, int(lengths.sum()))
+    packed = pack(batch)
+    assert len(packed.tokens) < len(tokens)
+    fast = fast_logits(model, *packed.model_inputs())
+    alone = [model(tokens[[example], :length])[0] for example, length in enumerate(lengths.tolist())]
+    for example, expected in enumerate(alone):
+        torch.testing.assert_close(fast[packed.segments == example], expected, rtol=1e-5, atol=1e-5)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    directions = [torch.randn_like(expected) for expected in alone]
+    packed_loss = sum((fast[packed.segments == example] * d).sum() for example, d in enumerate(directions))
+    alone_loss = sum((expected * d).sum() for expected, d in zip(alone, directions))
+    for packed_grad, alone_grad in zip(torch.autograd.grad(packed_loss, parameters),
+                                       torch.autograd.grad(alone_loss, parameters), strict=True):
+        torch.testing.assert_close(packed_grad, alone_grad, rtol=1e-4, atol=1e-5)
+
+
 def test_same_seed_same_weights_other_seed_other_weights():
     a, b, c = (build_model(MICRO, 50, seed) for seed in (1, 1, 2))
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))

@@ -71,26 +71,26 @@ def test_loss_is_answer_only():
     assert torch.isclose(loss, by_hand)
 
 
-def test_a_step_on_width_parts_equals_a_step_on_the_whole_batch(tmp_path):
-    from interp.config import make_run_config
-    from interp.data import split_by_width
+@pytest.mark.parametrize("layout", ["width parts", "packed rows"])
+def test_a_step_on_a_laid_out_batch_equals_a_step_on_the_whole_batch(tmp_path, layout):
+    from interp.data import pack, split_by_width
 
     config = make_run_config("micro", "add_carry", 0, steps=10)
-    sampler = MixtureSampler(config.group, 0)
-    batch = sampler.batch(0, 256)
-    parts = split_by_width(batch)
-    assert len(parts) > 1
-    gradients = []
-    for pieces in ([batch], parts):
+    batch = MixtureSampler(config.group, 0).batch(0, 256)
+    pieces = split_by_width(batch) if layout == "width parts" else [pack(batch, row_multiple=8)]
+    assert len(pieces) > 1 or len(pieces[0].tokens) < len(batch.tokens)
+    steps = []
+    for given in ([batch], pieces):
         trainer = Trainer(tmp_path, config, torch.device("cpu"), progress=False)
         trainer.optimizer.step = lambda: None  # keep the weights; compare gradients
-        task_loss, task_tokens = trainer.train_step(pieces, step=5)
-        gradients.append([p.grad.clone() for p in trainer.model.parameters() if p.grad is not None])
-        gradients.append([task_loss, task_tokens])
-    for a, b in zip(gradients[0], gradients[2]):
+        task_loss, task_tokens = trainer.train_step(given, step=5)
+        steps.append(([p.grad.clone() for p in trainer.model.parameters() if p.grad is not None], task_loss, task_tokens))
+    (whole_grads, whole_loss, whole_tokens), (grads, loss, tokens) = steps
+    assert len(grads) == len(whole_grads)
+    for a, b in zip(whole_grads, grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
-    torch.testing.assert_close(gradients[1][0], gradients[3][0], rtol=1e-5, atol=1e-5)
-    assert torch.equal(gradients[1][1], gradients[3][1])
+    torch.testing.assert_close(whole_loss, loss, rtol=1e-5, atol=1e-5)
+    assert torch.equal(whole_tokens, tokens)
 
 
 def test_run_directory_contents(uninterrupted):
