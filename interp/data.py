@@ -12,7 +12,7 @@ whole batch wastes much of it on padding (59% for ``add_carry`` at width 128). A
 lays a batch out, always holding exactly the batch's examples:
 
 - :class:`PackPlan` (the fast path, ``interp.model.fast_logits``): :func:`pack` puts several examples in a
-  row of the bucket width, first fit by decreasing length, each with its own positions and attention
+  row of the bucket width, best fit by decreasing length, each with its own positions and attention
   confined to it, so every example gets the logits it would get alone (up to the order of float sums). One call per step, with
   little padding; for static shapes the row count is rounded up to a multiple (few graphs).
 - :class:`PartPlan` (the hooked forward, which takes plain rows only): :func:`split_by_width` cuts the batch,
@@ -30,6 +30,7 @@ length, the same in every process (``stable_rng``).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import queue
 import threading
@@ -133,7 +134,8 @@ class PackedBatch:
 
 
 def pack(batch: Batch, row_multiple: int = 1) -> PackedBatch:
-    """The batch's examples packed into rows of its bucket width, first fit by decreasing length.
+    """The batch's examples packed into rows of its bucket width: by decreasing length, each into the fullest
+    row it fits in (best fit decreasing; a few Python operations per example, about 1 ms for 1024).
 
     The row count is rounded up to a multiple of ``row_multiple`` (empty rows are padding), so a model
     compiled with static shapes meets few shapes. A pure function of the batch: a resumed run packs its
@@ -142,33 +144,35 @@ def pack(batch: Batch, row_multiple: int = 1) -> PackedBatch:
     """
     lengths = (batch.tokens != PAD).sum(1).numpy()
     width = bucket_width(int(lengths.max()))
-    order = np.argsort(-lengths, kind="stable")
-    free = np.full(len(lengths), width)
-    row_of = np.zeros(len(lengths), dtype=np.int64)
-    offset = np.zeros(len(lengths), dtype=np.int64)
+    row_of, offset = [0] * len(lengths), [0] * len(lengths)
     rows = 0
-    for example in order:
-        row = int(np.argmax(free[: rows + 1] >= lengths[example]))  # row `rows` is empty, so one always fits
-        rows = max(rows, row + 1)
-        row_of[example], offset[example] = row, width - free[row]
-        free[row] -= lengths[example]
+    open_rows: list[tuple[int, int]] = []  # (free columns, row) of rows with room, sorted
+    for example, length in sorted(enumerate(lengths.tolist()), key=lambda item: -item[1]):
+        fit = bisect.bisect_left(open_rows, (length, -1))  # the fullest row it fits in
+        if fit < len(open_rows):
+            free, row = open_rows.pop(fit)
+        else:
+            free, row, rows = width, rows, rows + 1
+        row_of[example], offset[example] = row, width - free
+        if free > length:
+            bisect.insort(open_rows, (free - length, row))
     rows = -(-rows // row_multiple) * row_multiple
-    # every real token's source (example, column) and destination (row, column)
+    # every real token's source (example, column) and destination (row, column), as flat indices
     example_of_token = np.repeat(np.arange(len(lengths)), lengths)
     column = np.arange(len(example_of_token)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    row, destination = row_of[example_of_token], offset[example_of_token] + column
-    tokens = torch.full((rows, width), PAD, dtype=batch.tokens.dtype)
-    scored = torch.zeros((rows, width), dtype=torch.bool)
-    positions = torch.zeros((rows, width), dtype=torch.int64)
-    segments = torch.full((rows, width), -1, dtype=torch.int64)
-    task_of_token = torch.zeros((rows, width), dtype=torch.int64)
-    where, source = (torch.from_numpy(row), torch.from_numpy(destination)), (torch.from_numpy(example_of_token),
-                                                                             torch.from_numpy(column))
-    tokens[where] = batch.tokens[source]
-    scored[where] = batch.scored[source]
-    positions[where] = source[1]
-    segments[where] = source[0]
-    task_of_token[where] = batch.task_index[source[0]]
+    source = example_of_token * batch.tokens.shape[1] + column
+    destination = (np.array(row_of) * width + np.array(offset))[example_of_token] + column
+
+    def laid_out(values: np.ndarray, fill: int) -> Tensor:
+        out = np.full(rows * width, fill, dtype=values.dtype)
+        out[destination] = values
+        return torch.from_numpy(out.reshape(rows, width))
+
+    tokens = laid_out(batch.tokens.numpy().ravel()[source], PAD)
+    scored = laid_out(batch.scored.numpy().ravel()[source], False)
+    positions = laid_out(column, 0)
+    segments = laid_out(example_of_token, -1)
+    task_of_token = laid_out(batch.task_index.numpy()[example_of_token], 0)
     return PackedBatch(tokens, scored, positions, segments, task_of_token, batch.real_tokens)
 
 

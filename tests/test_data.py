@@ -120,12 +120,12 @@ def test_packed_rows_hold_every_example_once_with_its_own_positions(group, row_m
         assert (packed.task_of_token[where] == batch.task_index[example]).all()
     padding = packed.segments < 0
     assert (packed.tokens[padding] == 0).all() and not packed.scored[padding].any()
-    # first fit by decreasing length, against a plain-list version of it
+    # best fit by decreasing length, against a plain-list version of it
     rows = []
     for length in sorted((int(n) for n in (batch.tokens != 0).sum(1)), reverse=True):
-        fits = [r for r, used in enumerate(rows) if used + length <= width]
+        fits = [(width - used, r) for r, used in enumerate(rows) if used + length <= width]
         if fits:
-            rows[fits[0]] += length
+            rows[min(fits)[1]] += length
         else:
             rows.append(length)
     assert -(-len(rows) // row_multiple) * row_multiple == len(packed.tokens)
