@@ -4,7 +4,9 @@
 
 Runs on one core (BLAS/OpenMP threads pinned to 1 before numpy loads). Targets (issue 2): arithmetic and
 string tasks ≥ 50,000 examples/s, mazes ≥ 5,000. Also times whole training batches (mixture sampling,
-merging, padding, tensors) for every group preset. Prints a Markdown table for benchmarks/RESULTS.md.
+merging, padding, tensors) for every group preset, and the same batches packed several examples to a row as
+the trainer packs them (``interp.data.pack``, the row count a multiple of a 32nd of the batch). Prints
+Markdown tables for benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from interp.data import MixtureSampler  # noqa: E402
+from interp.data import MixtureSampler, PackPlan  # noqa: E402
 from interp.errors import cli_main  # noqa: E402
 from interp.groups import load_group  # noqa: E402
 from interp.presets import preset_names  # noqa: E402
@@ -65,13 +67,17 @@ def main() -> None:
         failures += rate < target
         print(f"| {name} | {task.domain} | {largest[name]} | {rate:,.0f} | {target:,} | "
               f"{'ok' if rate >= target else 'BELOW'} |")
-    print("\n| group | training batch examples/s | padding share at one width |")
-    print("|---|---|---|")
+    print("\n| group | training batch examples/s | padding share at one width | packed: examples/s | "
+          "packed: padding share |")
+    print("|---|---|---|---|---|")
+    plan = PackPlan(row_multiple=max(1, args.batch // 32))  # as the compiled CUDA trainer packs
     for group in groups:
         sampler = MixtureSampler(group, data_seed=0)
         rate = best_rate(lambda i, sampler=sampler: sampler.batch(i, args.batch), args.batch, args.repeats)
+        packed_rate = best_rate(lambda i, sampler=sampler: sampler.parts(i, args.batch, plan), args.batch, args.repeats)
         share = sum(sampler.batch(i, args.batch).padding_share for i in range(3)) / 3
-        print(f"| {group.name} | {rate:,.0f} | {share:.0%} |")
+        packed_share = sum(sampler.parts(i, args.batch, plan)[0].padding_share for i in range(3)) / 3
+        print(f"| {group.name} | {rate:,.0f} | {share:.0%} | {packed_rate:,.0f} | {packed_share:.0%} |")
     raise SystemExit(1 if failures else 0)
 
 

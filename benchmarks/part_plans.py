@@ -3,8 +3,9 @@
     python benchmarks/part_plans.py [--model paper] [--group add_carry] [--parts 1,2,4,8] [--granularity 16]
         [--batches 60] [--steps 20] [--device auto]
 
-The compiled CUDA trainer runs each batch whole at its bucket width (``interp.data.WHOLE_BATCH``): parts cut
-where the row width changes vary in row count from batch to batch, and dynamic shapes ran slow. Parts of
+Before the trainer packed several examples to a row (``interp.data.pack``, which it does now), the compiled
+CUDA trainer ran each batch whole at its bucket width (``interp.data.WHOLE_BATCH``): parts cut where the row
+width changes vary in row count from batch to batch, and dynamic shapes ran slow. Parts of
 equal row counts keep shapes static: the batch sorted by row length and cut into N parts whose row counts
 depend on the batch size alone, each padded to the multiple of ``--granularity`` its longest row needs. This
 times the trainer's step on them (compiled as the trainer compiles: static shapes on CUDA, dynamic on the
@@ -14,7 +15,7 @@ time of that first pass less its steps at the steady rate (compilation, with the
 a fresh machine), and the steady step time over ``--steps`` batches already compiled for. The last column
 is what a run of the preset's steps would take: steady steps plus compilation. More parts mean less
 padding but smaller kernels, more calls and more graphs (benchmarks/RESULTS.md, § Training throughput / GPU:
-on an H200 four parts took 2.6 times the whole batch's step time, so the trainer keeps the whole batch).
+on an H200 four parts took 2.6 times the whole batch's step time, so the trainer kept the whole batch).
 """
 
 from __future__ import annotations

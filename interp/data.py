@@ -133,7 +133,7 @@ class PackedBatch:
         return self.tokens, self.positions, self.segments
 
 
-def pack(batch: Batch, row_multiple: int = 1) -> PackedBatch:
+def pack(batch: Batch, row_multiple: int = 1, min_width: int = 0) -> PackedBatch:
     """The batch's examples packed into rows of its bucket width: by decreasing length, each into the fullest
     row it fits in (best fit decreasing; a few Python operations per example, about 1 ms for 1024).
 
@@ -143,7 +143,7 @@ def pack(batch: Batch, row_multiple: int = 1) -> PackedBatch:
     token (``<bos>``) is never scored, so no loss crosses from one example into the next.
     """
     lengths = (batch.tokens != PAD).sum(1).numpy()
-    width = bucket_width(int(lengths.max()))
+    width = bucket_width(max(int(lengths.max()), min_width))
     row_of, offset = [0] * len(lengths), [0] * len(lengths)
     rows = 0
     open_rows: list[tuple[int, int]] = []  # (free columns, row) of rows with room, sorted
@@ -202,9 +202,11 @@ class PackPlan:
 
     row_multiple: int = 1
     """Round the row count up to a multiple of this (static shapes: few graphs)."""
+    min_width: int = 0
+    """Rows at least this wide (a bucket width): short examples leave less room unused in wider rows."""
 
     def cut(self, batch: Batch) -> list[PackedBatch]:
-        return [pack(batch, self.row_multiple)]
+        return [pack(batch, self.row_multiple, self.min_width)]
 
     def __str__(self) -> str:
         return "packed rows" + (f", row count a multiple of {self.row_multiple}" if self.row_multiple > 1 else "")

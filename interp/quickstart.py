@@ -38,7 +38,7 @@ from interp.train import train_run
 MODEL = "small"
 GROUP, BASELINE = "add8_carry", "add8_only"
 EVAL_COUNT = 256
-ANALYSIS_COUNT = 64
+ANALYSIS_COUNT = 32
 WINDOW = (9, 16)
 LEARNED = 0.9
 """Mean exact match on the training lengths above which a run counts as having learned its task."""

@@ -101,12 +101,13 @@ def test_width_parts_hold_the_same_examples_with_less_padding():
     assert split_by_width(uniform, PartPlan(max_parts=3, granularity=None, min_saving=0.99)) == [uniform]
 
 
-@pytest.mark.parametrize(("group", "row_multiple"), [("add_carry", 1), ("add8_carry", 32), ("path_dfs", 8)])
-def test_packed_rows_hold_every_example_once_with_its_own_positions(group, row_multiple):
+@pytest.mark.parametrize(("group", "row_multiple", "min_width"),
+                         [("add_carry", 1, 0), ("add8_carry", 32, 0), ("path_dfs", 8, 64), ("add8_only", 1, 64)])
+def test_packed_rows_hold_every_example_once_with_its_own_positions(group, row_multiple, min_width):
     batch = MixtureSampler(load_group(group), 0).batch(3, 200)
-    [packed] = PackPlan(row_multiple).cut(batch)
+    [packed] = PackPlan(row_multiple, min_width).cut(batch)
     width = packed.tokens.shape[1]
-    assert width == batch.tokens.shape[1] and len(packed.tokens) % row_multiple == 0
+    assert width == max(batch.tokens.shape[1], min_width) and len(packed.tokens) % row_multiple == 0
     assert packed.real_tokens == batch.real_tokens == int((packed.segments >= 0).sum())
     assert packed.padding_share < batch.padding_share
     for example in range(len(batch.tokens)):  # each example whole, contiguous, in one row, positions from 0
@@ -131,7 +132,7 @@ def test_packed_rows_hold_every_example_once_with_its_own_positions(group, row_m
     assert -(-len(rows) // row_multiple) * row_multiple == len(packed.tokens)
     used = (packed.segments >= 0).sum(1).tolist()
     assert used[: len(rows)] == rows and not any(used[len(rows):])
-    assert torch.equal(pack(batch, row_multiple).tokens, packed.tokens)  # a pure function of the batch
+    assert torch.equal(pack(batch, row_multiple, min_width).tokens, packed.tokens)  # a pure function of the batch
 
 
 @pytest.mark.parametrize("group", ["add8_carry", "add_carry", "path_dfs"])

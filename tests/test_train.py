@@ -71,6 +71,17 @@ def test_loss_is_answer_only():
     assert torch.isclose(loss, by_hand)
 
 
+def test_the_fast_path_trains_on_packed_rows_and_the_hooked_forward_on_width_parts(tmp_path):
+    from interp.data import WIDTH_PARTS, PackPlan
+    from interp.train import training_plan
+
+    assert training_plan(fast=True, static_shapes=True, batch_size=1024) == PackPlan(row_multiple=32, min_width=64)
+    assert training_plan(fast=True, static_shapes=False, batch_size=1024) == PackPlan(row_multiple=1, min_width=64)
+    assert training_plan(fast=False, static_shapes=False, batch_size=1024) == WIDTH_PARTS
+    trainer = Trainer(tmp_path, make_run_config("micro", "add_carry", 0, steps=10), torch.device("cpu"), progress=False)
+    assert isinstance(trainer.part_plan, PackPlan)
+
+
 @pytest.mark.parametrize("layout", ["width parts", "packed rows"])
 def test_a_step_on_a_laid_out_batch_equals_a_step_on_the_whole_batch(tmp_path, layout):
     from interp.data import pack, split_by_width
