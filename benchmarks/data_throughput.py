@@ -5,8 +5,8 @@
 Runs on one core (BLAS/OpenMP threads pinned to 1 before numpy loads). Targets (issue 2): arithmetic and
 string tasks ≥ 50,000 examples/s, mazes ≥ 5,000. Also times whole training batches (mixture sampling,
 merging, padding, tensors) for every group preset, and the same batches packed several examples to a row as
-the trainer packs them (``interp.data.pack``, the row count a multiple of a 32nd of the batch). Prints
-Markdown tables for benchmarks/RESULTS.md.
+the compiled CUDA trainer packs them (``interp.train.training_plan``: rows at least 64 wide, the row count a
+multiple of a 32nd of the batch). Prints Markdown tables for benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from interp.data import MixtureSampler, PackPlan  # noqa: E402
+from interp.data import MixtureSampler  # noqa: E402
 from interp.errors import cli_main  # noqa: E402
 from interp.groups import load_group  # noqa: E402
 from interp.presets import preset_names  # noqa: E402
 from interp.tasks import TASKS, stable_rng  # noqa: E402
+from interp.train import training_plan  # noqa: E402
 
 TARGETS = {"arithmetic": 50_000, "strings": 50_000, "mazes": 5_000}
 
@@ -70,7 +71,7 @@ def main() -> None:
     print("\n| group | training batch examples/s | padding share at one width | packed: examples/s | "
           "packed: padding share |")
     print("|---|---|---|---|---|")
-    plan = PackPlan(row_multiple=max(1, args.batch // 32))  # as the compiled CUDA trainer packs
+    plan = training_plan(fast=True, static_shapes=True, batch_size=args.batch)  # as the compiled CUDA trainer packs
     for group in groups:
         sampler = MixtureSampler(group, data_seed=0)
         rate = best_rate(lambda i, sampler=sampler: sampler.batch(i, args.batch), args.batch, args.repeats)

@@ -35,7 +35,8 @@ import itertools
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Self
 
 import numpy as np
 import torch
@@ -57,8 +58,28 @@ def bucket_width(width: int) -> int:
     return -(-width // 128) * 128
 
 
+class BatchTensors:
+    """What every batch layout shares: its tensor fields, then ``real_tokens`` (the non-pad token count)."""
+
+    tokens: Tensor
+    real_tokens: int
+
+    @property
+    def padding_share(self) -> float:
+        return 1.0 - self.real_tokens / self.tokens.numel()
+
+    def tensors(self) -> tuple[Tensor, ...]:
+        return tuple(getattr(self, field.name) for field in fields(self) if field.name != "real_tokens")
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Self:
+        return type(self)(*(t.to(device, non_blocking=non_blocking) for t in self.tensors()), self.real_tokens)
+
+    def pin_memory(self) -> Self:
+        return type(self)(*(t.pin_memory() for t in self.tensors()), self.real_tokens)
+
+
 @dataclass(frozen=True)
-class Batch:
+class Batch(BatchTensors):
     """A padded batch as tensors. ``scored[b, p]`` marks target position p (predicted by logits p − 1)."""
 
     tokens: Int[Tensor, "batch pos"]
@@ -66,23 +87,6 @@ class Batch:
     task_index: Int[Tensor, " batch"]
     length: Int[Tensor, " batch"]
     real_tokens: int
-
-    @property
-    def padding_share(self) -> float:
-        return 1.0 - self.real_tokens / self.tokens.numel()
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
-        return Batch(
-            self.tokens.to(device, non_blocking=non_blocking),
-            self.scored.to(device, non_blocking=non_blocking),
-            self.task_index.to(device, non_blocking=non_blocking),
-            self.length.to(device, non_blocking=non_blocking),
-            self.real_tokens,
-        )
-
-    def pin_memory(self) -> Batch:
-        return Batch(self.tokens.pin_memory(), self.scored.pin_memory(), self.task_index.pin_memory(),
-                     self.length.pin_memory(), self.real_tokens)
 
     def rows(self, rows: Tensor, width: int) -> Batch:
         """The given rows, cut to ``width`` columns."""
@@ -100,9 +104,9 @@ class Batch:
 
 
 @dataclass(frozen=True)
-class PackedBatch:
+class PackedBatch(BatchTensors):
     """A batch's examples packed several to a row (:func:`pack`): each token carries its position within its
-    own example and its example's slot in the row, so attention stays within an example."""
+    own example and its example's id, so attention stays within an example."""
 
     tokens: Int[Tensor, "rows pos"]
     scored: Bool[Tensor, "rows pos"]
@@ -111,20 +115,6 @@ class PackedBatch:
     """Which example a token belongs to (its row in the unpacked batch); -1 for padding."""
     task_of_token: Int[Tensor, "rows pos"]
     real_tokens: int
-
-    @property
-    def padding_share(self) -> float:
-        return 1.0 - self.real_tokens / self.tokens.numel()
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> PackedBatch:
-        moved = (t.to(device, non_blocking=non_blocking) for t in self.tensors())
-        return PackedBatch(*moved, self.real_tokens)
-
-    def pin_memory(self) -> PackedBatch:
-        return PackedBatch(*(t.pin_memory() for t in self.tensors()), self.real_tokens)
-
-    def tensors(self) -> tuple[Tensor, ...]:
-        return self.tokens, self.scored, self.positions, self.segments, self.task_of_token
 
     def token_tasks(self) -> Int[Tensor, "rows pos"]:
         return self.task_of_token

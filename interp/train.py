@@ -274,8 +274,8 @@ class Trainer:
 
 PACKED_MIN_WIDTH = 64
 """Packed rows are at least this wide. On 2 CPU cores (benchmarks/RESULTS.md) rows of 64 rather than the
-bucket width 32 cut the padding of addition up to 8 digits from 21% to 6% and its step by 7–12%; rows of
-128 were slower again (attention over the whole row grows with its width)."""
+bucket width 32 cut the padding of addition up to 8 digits from 21% to 6% and its step by 7–12% (about the
+step of its width parts); rows of 128 were slower again (attention over the whole row grows with its width)."""
 
 
 def training_plan(fast: bool, static_shapes: bool, batch_size: int) -> PartPlan | PackPlan:
