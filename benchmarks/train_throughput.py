@@ -154,6 +154,10 @@ def main() -> None:
                              "(default: auto, the trainer's own)")
     parser.add_argument("--trainer-modes", default="compiled,eager", help="compiled, eager or both")
     args = parser.parse_args()
+    plans = args.trainer_plans.split(",")
+    modes = args.trainer_modes.split(",")
+    if unknown := [name for name in plans if name not in TRAINER_PLANS] + [m for m in modes if m not in ("compiled", "eager")]:
+        raise SystemExit(f"unknown trainer plan or mode {', '.join(map(repr, unknown))}")
     device = pick_device(args.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -205,10 +209,6 @@ def main() -> None:
 
     config = make_run_config(preset, args.group, 0, batch_size=batch_size)
     trainer_lines = []
-    plans = args.trainer_plans.split(",")
-    modes = args.trainer_modes.split(",")
-    if unknown := [name for name in plans if name not in TRAINER_PLANS] + [m for m in modes if m not in ("compiled", "eager")]:
-        raise SystemExit(f"unknown trainer plan or mode {', '.join(map(repr, unknown))}")
     compiled_modes = [mode == "compiled" for mode in modes if not (args.no_compile and mode == "compiled")]
     for compiled, plan in ([] if args.skip_trainer else itertools.product(compiled_modes, plans)):
         trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-bench-")),

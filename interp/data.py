@@ -12,9 +12,10 @@ whole batch wastes much of it on padding (59% for ``add_carry`` at width 128). A
 lays a batch out, always holding exactly the batch's examples:
 
 - :class:`PackPlan` (the fast path, ``interp.model.fast_logits``): :func:`pack` puts several examples in a
-  row of the bucket width, best fit by decreasing length, each with its own positions and attention
-  confined to it, so every example gets the logits it would get alone (up to the order of float sums). One call per step, with
-  little padding; for static shapes the row count is rounded up to a multiple (few graphs).
+  row of the bucket width (or a minimum width), best fit by decreasing length, each with its own positions
+  and attention confined to it, so every example gets the logits it would get alone (up to the order of
+  float sums). One call per step, with little padding; for static shapes the row count is rounded up to a
+  multiple (few graphs).
 - :class:`PartPlan` (the hooked forward, which takes plain rows only): :func:`split_by_width` cuts the batch,
   sorted by row length, into up to four parts each padded to its own width (``WIDTH_PARTS``), or keeps it
   whole (``WHOLE_BATCH``). Measured before packing existed (benchmarks/RESULTS.md): on the 2-core CPU width
@@ -124,8 +125,9 @@ class PackedBatch(BatchTensors):
 
 
 def pack(batch: Batch, row_multiple: int = 1, min_width: int = 0) -> PackedBatch:
-    """The batch's examples packed into rows of its bucket width: by decreasing length, each into the fullest
-    row it fits in (best fit decreasing; a few Python operations per example, about 1 ms for 1024).
+    """The batch's examples packed into rows of its bucket width (at least ``min_width``): by decreasing
+    length, each into the fullest row it fits in (best fit decreasing; about 3 ms for a batch of 1024 on the
+    CPU of benchmarks/RESULTS.md).
 
     The row count is rounded up to a multiple of ``row_multiple`` (empty rows are padding), so a model
     compiled with static shapes meets few shapes. A pure function of the batch: a resumed run packs its
@@ -311,8 +313,8 @@ class MixtureSampler:
 def iterate_batches(
     sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, plan: PartPlan | PackPlan = WIDTH_PARTS,
     prefetch: int = 2, pin_memory: bool = False,
-) -> Iterator[tuple[int, list[Batch]]]:
-    """Batches ``start_step … end_step − 1`` (each as its width parts), built ``prefetch`` ahead in a thread.
+) -> Iterator[tuple[int, list[Batch] | list[PackedBatch]]]:
+    """Batches ``start_step … end_step − 1`` (each laid out by ``plan``), built ``prefetch`` ahead in a thread.
 
     The worker only computes pure functions of the step, so stopping early (a checkpoint, a signal)
     loses nothing. ``prefetch=0`` builds each batch in the caller's thread.

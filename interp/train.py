@@ -84,13 +84,12 @@ def answer_loss(logits: torch.Tensor, batch: Batch | PackedBatch,
 
     Logits at p predict the token at p + 1; in a packed row the token after an example's last is the next
     example's ``<bos>``, never scored, so no loss crosses examples."""
-    targets = batch.tokens[:, 1:]
-    mask = batch.scored[:, 1:]
-    token_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), reduction="none")
-    token_loss = token_loss * mask.flatten()
+    targets = batch.tokens[:, 1:].flatten()
+    scored = batch.scored[:, 1:].flatten()
+    token_loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets, reduction="none") * scored
     # per-task sums by a one-hot mask (a scatter onto a few ids is slow in deterministic mode on CUDA)
     tasks = batch.token_tasks()[:, 1:].flatten()
-    one_hot = (tasks[:, None] == torch.arange(n_tasks, device=tasks.device)) & mask.flatten()[:, None]
+    one_hot = (tasks[:, None] == torch.arange(n_tasks, device=tasks.device)) & scored[:, None]
     task_loss = (token_loss.detach()[:, None] * one_hot).sum(0)
     task_tokens = one_hot.sum(0).float()
     return token_loss.sum(), task_loss, task_tokens
