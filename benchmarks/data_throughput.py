@@ -6,7 +6,7 @@ Runs on one core (BLAS/OpenMP threads pinned to 1 before numpy loads). Targets (
 string tasks ≥ 50,000 examples/s, mazes ≥ 5,000. Also times whole training batches (mixture sampling,
 merging, padding, tensors) for every group preset, and the same batches packed several examples to a row as
 the compiled CUDA trainer packs them (``interp.train.training_plan``: rows at least 64 wide, the row count a
-multiple of a 32nd of the batch). Prints Markdown tables for benchmarks/RESULTS.md.
+multiple of a 16th of the batch). Prints Markdown tables for benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

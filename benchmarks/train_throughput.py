@@ -18,7 +18,8 @@ Everything runs in one process on the same batches, so the ratios mean something
 The first six run on full batches padded to one width (``--width``, default 128: batch 1024 × 128 tokens,
 the issue's setting) and report padded tokens/s; the trainer's step reports real (non-pad) tokens/s beside
 the padded-width run's real tokens/s. Evaluation throughput is teacher-forced exact match, examples/s. bf16
-autocast and TF32 on CUDA, fp32 on the CPU (as in training). Prints a Markdown table for RESULTS.md.
+autocast where the device computes bf16 natively (CUDA, a CPU with AMX) and TF32 on CUDA, else fp32 (as in
+training). Prints a Markdown table for RESULTS.md.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from interp.data import WHOLE_BATCH, WIDTH_PARTS, MixtureSampler, evaluation_set
 from interp.errors import cli_main
 from interp.evaluate import exact_match, pick_device
 from interp.model import ModelConfig, build_model, fast_logits
-from interp.train import Trainer, answer_loss, autocast_for, training_plan
+from interp.train import Trainer, answer_loss, autocast_for, computed_precision, training_plan
 from interp.vocab import default_tokens
 
 
@@ -166,7 +167,7 @@ def main() -> None:
     preset = args.model or ("paper" if device.type == "cuda" else "small")
     _, model_config, training = load_size_preset(preset)
     batch_size = args.batch or training.batch_size
-    precision = "bf16" if device.type == "cuda" else "fp32"
+    precision = computed_precision(device, training.precision)  # as the trainer computes: bf16 where native
     vocab = len(default_tokens())
     sampler = MixtureSampler(make_run_config(preset, args.group, 0).group, 0)
     total = args.warmup + args.steps

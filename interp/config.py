@@ -39,7 +39,8 @@ class TrainConfig:
     eval_count: int = 128
     checkpoint_every: int = 1000
     precision: str = "bf16"
-    """Autocast precision on CUDA (always fp32 on the CPU)."""
+    """The training step's autocast precision where the device computes it natively (CUDA with bf16, a CPU
+    with AMX); elsewhere fp32 (``interp.train.computed_precision``)."""
     compile: bool = True
     """``torch.compile`` the training step (on the CPU only where a C++ compiler is found)."""
 

@@ -1,4 +1,4 @@
-"""The data pipeline: task mixtures, batches as tensors, fixed test sets, background prefetch.
+"""The data pipeline: task mixtures, batches as tensors, fixed test sets.
 
 Training batches. Every example's task is drawn uniformly from the group (1:1:1 for three tasks, SPEC §4)
 and its length uniformly in the task's training range. Batch ``step`` is a pure function of
@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Self
@@ -74,9 +72,6 @@ class BatchTensors:
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Self:
         return type(self)(*(t.to(device, non_blocking=non_blocking) for t in self.tensors()), self.real_tokens)
-
-    def pin_memory(self) -> Self:
-        return type(self)(*(t.pin_memory() for t in self.tensors()), self.real_tokens)
 
 
 @dataclass(frozen=True)
@@ -303,55 +298,20 @@ class MixtureSampler:
         examples, task_index = self.examples(step, batch_size)
         return to_batch(examples, task_index)
 
-    def parts(self, step: int, batch_size: int, plan: PartPlan | PackPlan = WIDTH_PARTS,
-              pin_memory: bool = False) -> list[Batch] | list[PackedBatch]:
+    def parts(self, step: int, batch_size: int, plan: PartPlan | PackPlan = WIDTH_PARTS) -> list[Batch] | list[PackedBatch]:
         """Batch ``step`` as ``plan`` cuts it: width parts (:func:`split_by_width`) or packed rows (:func:`pack`)."""
-        parts = plan.cut(self.batch(step, batch_size))
-        return [part.pin_memory() for part in parts] if pin_memory else parts
+        return plan.cut(self.batch(step, batch_size))
 
 
 def iterate_batches(
     sampler: MixtureSampler, start_step: int, end_step: int, batch_size: int, plan: PartPlan | PackPlan = WIDTH_PARTS,
-    prefetch: int = 2, pin_memory: bool = False,
 ) -> Iterator[tuple[int, list[Batch] | list[PackedBatch]]]:
-    """Batches ``start_step … end_step − 1`` (each laid out by ``plan``), built ``prefetch`` ahead in a thread.
+    """Batches ``start_step … end_step − 1``, each laid out by ``plan``, built in the caller's process.
 
-    The worker only computes pure functions of the step, so stopping early (a checkpoint, a signal)
-    loses nothing. ``prefetch=0`` builds each batch in the caller's thread.
-    """
-    if prefetch <= 0:
-        for step in range(start_step, end_step):
-            yield step, sampler.parts(step, batch_size, plan, pin_memory)
-        return
-    ready: queue.Queue = queue.Queue(maxsize=prefetch)
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for step in range(start_step, end_step):
-                batch = sampler.parts(step, batch_size, plan, pin_memory)
-                while not stop.is_set():
-                    try:
-                        ready.put((step, batch), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-        except BaseException as error:  # surfaced in the consumer
-            ready.put((None, error))
-
-    worker = threading.Thread(target=work, name="interp-batches", daemon=True)
-    worker.start()
-    try:
-        for _ in range(start_step, end_step):
-            step, batch = ready.get()
-            if step is None:
-                raise batch
-            yield step, batch
-    finally:
-        stop.set()
-        worker.join(timeout=5)
+    ``interp.batch_worker.batches_from_worker`` yields the same batches, built in a child process (for a
+    GPU loop, which a batch thread would slow down by holding the GIL)."""
+    for step in range(start_step, end_step):
+        yield step, sampler.parts(step, batch_size, plan)
 
 
 DEFAULT_TEST_SEED = 1234

@@ -5,7 +5,8 @@
 
 Recipe: answer-only cross-entropy (loss on the scored target tokens and ``<eos>`` only, SPEC §2), AdamW
 (weight decay on matrices only), a warmup–stable–decay schedule (linear warmup over the first 10% of
-steps, constant, cosine decay to 0 over the last 40%), gradient clipping, bf16 autocast and TF32 on CUDA,
+steps, constant, cosine decay to 0 over the last 40%), gradient clipping, bf16 autocast where the device
+computes bf16 natively (CUDA; a CPU with AMX tiles: :func:`computed_precision`) and TF32 on CUDA,
 ``torch.compile`` of the hook-free fast path (``interp.model.fast_logits``): with static shapes on CUDA, with
 dynamic shapes on the CPU where a C++ compiler is found (else the CPU step stays eager). The fast path gets
 each batch's examples packed several to a row (``interp.data.pack``: one call per step, little padding).
@@ -42,10 +43,11 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
+from interp.batch_worker import batches_from_worker
 from interp.config import RunConfig, TrainConfig, make_run_config
 from interp.data import WIDTH_PARTS, Batch, MixtureSampler, PackedBatch, PackPlan, PartPlan, iterate_batches
 from interp.errors import InterpError, cli_main
-from interp.evaluate import autocast, count_correct, pick_device
+from interp.evaluate import count_correct, pick_device
 from interp.model import fast_logits, hooked_logits, load_weights, save_weights, supports_fast_path
 from interp.run import CONFIG_FILE, build_run_model, checkpoint_stem, checkpoint_steps, read_config
 from interp.storage import RunLock, atomic_write, write_json, write_text
@@ -133,8 +135,9 @@ class Trainer:
         atomic_write(stem.with_suffix(".safetensors"), lambda path: save_weights(self.model, path))
         atomic_write(stem.with_name(stem.name + ".optimizer.safetensors"),
                      lambda path: save_file(self.optimizer_tensors(), str(path)))
-        write_json(stem.with_suffix(".json"), {"step": step, "lr": learning_rate(self.training, max(step - 1, 0)),
-                                               "time": time.time()})
+        write_json(stem.with_suffix(".json"), {
+            "step": step, "lr": learning_rate(self.training, max(step - 1, 0)), "time": time.time(),
+            "device": self.device.type, "precision": computed_precision(self.device, self.training.precision)})
 
     def optimizer_tensors(self) -> dict[str, torch.Tensor]:
         names = {id(p): name for name, p in self.model.named_parameters()}
@@ -224,10 +227,12 @@ class Trainer:
                    disable=not self.progress, dynamic_ncols=True)
         last_good = start_step
         with handle_signals(self):
-            # A background batch thread pays off while a GPU computes; on the CPU it competes with the
-            # intra-op threads (measured 28% slower on 2 cores), so batches are built in line there.
-            stream = iterate_batches(self.sampler, start_step, training.steps, training.batch_size, self.part_plan,
-                                     prefetch=2 if self.on_gpu else 0, pin_memory=self.on_gpu)
+            # Beside a GPU, batches are built by a child process (interp.batch_worker: a thread would hold the
+            # GIL the loop needs for every launch); on the CPU a builder beside the step competes with its
+            # intra-op threads (a thread was 28% slower on 2 cores), so batches are built in line there.
+            stream = (batches_from_worker(self.sampler, start_step, training.steps, training.batch_size,
+                                          self.part_plan, pin_memory=True) if self.on_gpu else
+                      iterate_batches(self.sampler, start_step, training.steps, training.batch_size, self.part_plan))
             for step, parts in stream:
                 parts = [part.to(self.device, non_blocking=True) for part in parts]
                 task_loss, task_tokens = self.train_step(parts, step)
@@ -279,11 +284,13 @@ step of its width parts); rows of 128 were slower again (attention over the whol
 
 def training_plan(fast: bool, static_shapes: bool, batch_size: int) -> PartPlan | PackPlan:
     """How the trainer lays out a batch. The fast path takes packed rows (several examples to a row, so little
-    padding; with static shapes the row count is rounded to a 32nd of the batch, so graphs stay few); the
-    hooked forward takes plain rows, in width parts."""
+    padding); with static shapes the row count is rounded up to a 16th of the batch, so graphs stay few: the
+    `paper` batches of ``add_carry`` need 412–440 rows of 128, which a 32nd (32 rows) splits between two
+    graphs of 416 and 448 rows (each compiled for 20 s on an H100) and a 16th keeps in one, for the same mean
+    padding. The hooked forward takes plain rows, in width parts."""
     if not fast:
         return WIDTH_PARTS
-    return PackPlan(row_multiple=max(1, batch_size // 32) if static_shapes else 1, min_width=PACKED_MIN_WIDTH)
+    return PackPlan(row_multiple=max(1, batch_size // 16) if static_shapes else 1, min_width=PACKED_MIN_WIDTH)
 
 
 @functools.cache
@@ -297,9 +304,31 @@ def cpu_compiler_available() -> bool:
 
 
 def autocast_for(device: torch.device, precision: str):
-    if device.type == "cuda" and precision == "bf16":
-        return autocast(device)
+    """The training step's autocast: bf16 where ``precision`` asks for it and the device computes bf16 natively
+    (:func:`computed_precision`), else none (fp32)."""
+    if computed_precision(device, precision) == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return torch.autocast(device.type, enabled=False)
+
+
+def computed_precision(device: torch.device, precision: str) -> str:
+    """The precision a training step on ``device`` computes in when the config asks for ``precision``.
+
+    ``"bf16"`` is honoured where bf16 products run natively: a CUDA device that supports bf16, or a CPU with
+    AMX tiles (there oneDNN's bf16 products took the quickstart's step from 176 to 116 ms on 2 cores,
+    benchmarks/RESULTS.md); elsewhere bf16 would be emulated, slower than fp32, so the step stays in fp32.
+    """
+    if precision != "bf16":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_has_amx() else "fp32"
+
+
+@functools.cache
+def cpu_has_amx() -> bool:
+    is_supported = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(is_supported and is_supported())
 
 
 @contextmanager

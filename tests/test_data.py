@@ -14,7 +14,6 @@ from interp.data import (
     PartPlan,
     bucket_width,
     evaluation_set,
-    iterate_batches,
     pack,
     split_by_width,
 )
@@ -69,15 +68,6 @@ def test_padding_and_masks(sampler, tokenizer):
 def test_bucket_widths():
     assert bucket_width(1) == 32 and bucket_width(129) == 192 and bucket_width(512) == 512
     assert bucket_width(513) == 640
-
-
-def test_prefetch_yields_the_same_batches(sampler):
-    direct = [sampler.parts(step, 64) for step in range(10, 14)]
-    for prefetch in (0, 3):
-        fetched = list(iterate_batches(sampler, 10, 14, 64, prefetch=prefetch))
-        assert [step for step, _ in fetched] == [10, 11, 12, 13]
-        for expected, (_, parts) in zip(direct, fetched):
-            assert len(expected) == len(parts) and all(torch.equal(a.tokens, b.tokens) for a, b in zip(expected, parts))
 
 
 def test_width_parts_hold_the_same_examples_with_less_padding():
@@ -150,21 +140,6 @@ def test_eager_parts_are_the_cheapest_cut_a_brute_force_finds(group):
     assert sum(p.tokens.numel() for p in parts) == (best if best <= 0.9 * 64 * widths[-1] else 64 * widths[-1])
     assert all(p.tokens.shape[1] % 8 == 0 and (p.tokens != 0).sum(1).max() > p.tokens.shape[1] - 8 for p in parts)
     assert sum(p.real_tokens for p in parts) == batch.real_tokens
-
-
-def test_prefetch_stops_cleanly_when_abandoned(sampler):
-    stream = iterate_batches(sampler, 0, 10_000, 32, prefetch=2)
-    next(stream)
-    stream.close()  # the worker thread must not hang
-
-
-def test_prefetch_worker_errors_reach_the_consumer():
-    class Broken(MixtureSampler):
-        def batch(self, step, batch_size):
-            raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError, match="boom"):
-        list(iterate_batches(Broken(load_group("add_only"), 0), 0, 3, 8, prefetch=2))
 
 
 def test_evaluation_sets_are_fixed_and_exact():

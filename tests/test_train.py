@@ -17,7 +17,16 @@ from interp.errors import InterpError
 from interp.groups import load_group
 from interp.run import checkpoint_steps, read_config
 from interp.storage import RunLock
-from interp.train import Trainer, answer_loss, cpu_compiler_available, learning_rate, train_run
+from interp.train import (
+    Trainer,
+    answer_loss,
+    autocast_for,
+    computed_precision,
+    cpu_compiler_available,
+    cpu_has_amx,
+    learning_rate,
+    train_run,
+)
 
 TRAIN = [sys.executable, "-m", "interp.train", "--model", "micro", "--group", str(TINY_GROUP), "--seed", "3",
          "--steps", "60", "--checkpoint-every", "10", "--quiet"]
@@ -75,7 +84,7 @@ def test_the_fast_path_trains_on_packed_rows_and_the_hooked_forward_on_width_par
     from interp.data import WIDTH_PARTS, PackPlan
     from interp.train import training_plan
 
-    assert training_plan(fast=True, static_shapes=True, batch_size=1024) == PackPlan(row_multiple=32, min_width=64)
+    assert training_plan(fast=True, static_shapes=True, batch_size=1024) == PackPlan(row_multiple=64, min_width=64)
     assert training_plan(fast=True, static_shapes=False, batch_size=1024) == PackPlan(row_multiple=1, min_width=64)
     assert training_plan(fast=False, static_shapes=False, batch_size=1024) == WIDTH_PARTS
     trainer = Trainer(tmp_path, make_run_config("micro", "add_carry", 0, steps=10), torch.device("cpu"), progress=False)
@@ -219,9 +228,10 @@ def test_device_cuda_without_cuda_is_a_clear_error(tmp_path):
 
 @pytest.mark.skipif(not cpu_compiler_available(), reason="torch.compile needs a C++ compiler on the CPU")
 def test_compiled_cpu_training_resumes_bit_identically(tmp_path):
-    """The CPU compiles with dynamic shapes over width parts; a resumed run must still end bit-identical."""
+    """The CPU compiles with dynamic shapes over packed rows, in bf16 where the CPU has AMX (as the quickstart
+    trains); a resumed run must still end bit-identical."""
     cpu = torch.device("cpu")
-    config = make_run_config("micro", TINY_GROUP, 3, steps=20, checkpoint_every=10, compile=True)
+    config = make_run_config("micro", TINY_GROUP, 3, steps=20, checkpoint_every=10, compile=True, precision="bf16")
     assert Trainer(tmp_path / "probe", config, cpu, progress=False).compiled
     straight = tmp_path / "straight"
     assert train_run(straight, config, cpu, progress=False) == 0
@@ -231,3 +241,16 @@ def test_compiled_cpu_training_resumes_bit_identically(tmp_path):
         path.unlink()
     assert train_run(crashed, None, cpu, progress=False) == 0
     assert same_weights(weights(crashed, 20), weights(straight, 20))
+    state = json.loads((straight / "checkpoints" / "step_000020.json").read_text())
+    assert state["device"] == "cpu" and state["precision"] == ("bf16" if cpu_has_amx() else "fp32")
+
+
+def test_bf16_is_computed_only_where_the_device_has_it(monkeypatch):
+    cpu = torch.device("cpu")
+    assert computed_precision(cpu, "fp32") == "fp32"
+    for amx, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr("interp.train.cpu_has_amx", lambda amx=amx: amx)
+        assert computed_precision(cpu, "bf16") == expected
+        with autocast_for(cpu, "bf16"):
+            product = torch.ones(2, 2) @ torch.ones(2, 2)
+        assert product.dtype == (torch.bfloat16 if amx else torch.float32)
