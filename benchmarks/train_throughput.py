@@ -2,7 +2,7 @@
 
     python benchmarks/train_throughput.py [--model paper] [--group add_carry] [--batch 1024] [--device auto]
         [--steps 20] [--no-compile] [--variants "plain eager,ours compiled"] [--trainer-plans auto,whole,parts,packed]
-        [--trainer-modes compiled,eager]
+        [--trainer-modes compiled,eager] [--trainer-precisions bf16,fp32]
 
 Everything runs in one process on the same batches, so the ratios mean something on a noisy machine:
 
@@ -13,7 +13,8 @@ Everything runs in one process on the same batches, so the ratios mean something
 - the trainer's real step (``interp.train.Trainer.train_step``, deterministic kernels on CUDA), compiled and
   eager, on the batch as the trainer lays it out (its plan, ``interp.train.training_plan``: the fast path's
   examples packed several to a row, ``interp.data.pack``), or as ``--trainer-plans`` says (``whole``: the
-  whole batch at its bucket width; ``parts``: up to four width parts; ``packed``).
+  whole batch at its bucket width; ``parts``: up to four width parts; ``packed``), in the precision its
+  size preset asks for or as ``--trainer-precisions`` says (each line names the precision it computed in).
 
 The first six run on full batches padded to one width (``--width``, default 128: batch 1024 × 128 tokens,
 the issue's setting) and report padded tokens/s; the trainer's step reports real (non-pad) tokens/s beside
@@ -37,7 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from interp.config import load_size_preset, make_run_config
+from interp.config import PRECISIONS, load_size_preset, make_run_config
 from interp.data import WHOLE_BATCH, WIDTH_PARTS, MixtureSampler, evaluation_set
 from interp.errors import cli_main
 from interp.evaluate import exact_match, pick_device
@@ -154,11 +155,16 @@ def main() -> None:
                         help=f"comma-separated batch layouts for the trainer's step: {', '.join(TRAINER_PLANS)} "
                              "(default: auto, the trainer's own)")
     parser.add_argument("--trainer-modes", default="compiled,eager", help="compiled, eager or both")
+    parser.add_argument("--trainer-precisions", default="preset",
+                        help="the trainer's configured precision: preset (the size preset's), bf16, fp32, or a list")
     args = parser.parse_args()
     plans = args.trainer_plans.split(",")
     modes = args.trainer_modes.split(",")
-    if unknown := [name for name in plans if name not in TRAINER_PLANS] + [m for m in modes if m not in ("compiled", "eager")]:
-        raise SystemExit(f"unknown trainer plan or mode {', '.join(map(repr, unknown))}")
+    precisions = args.trainer_precisions.split(",")
+    unknown = ([name for name in plans if name not in TRAINER_PLANS] + [m for m in modes if m not in ("compiled", "eager")]
+               + [p for p in precisions if p not in ("preset", *PRECISIONS)])
+    if unknown:
+        raise SystemExit(f"unknown trainer plan, mode or precision {', '.join(map(repr, unknown))}")
     device = pick_device(args.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -211,10 +217,10 @@ def main() -> None:
     config = make_run_config(preset, args.group, 0, batch_size=batch_size)
     trainer_lines = []
     compiled_modes = [mode == "compiled" for mode in modes if not (args.no_compile and mode == "compiled")]
-    for compiled, plan in ([] if args.skip_trainer else itertools.product(compiled_modes, plans)):
-        trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-bench-")),
-                          dataclasses.replace(config, training=config.training.replace(compile=compiled)), device,
-                          progress=False)
+    for compiled, plan, precision_asked in ([] if args.skip_trainer else itertools.product(compiled_modes, plans, precisions)):
+        recipe = config.training.replace(compile=compiled, precision=None if precision_asked == "preset" else precision_asked)
+        trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-bench-")), dataclasses.replace(config, training=recipe),
+                          device, progress=False)
         if plan != "auto":
             trainer.part_plan = TRAINER_PLANS[plan](trainer)
         parts = [[part.to(device) for part in trainer.part_plan.cut(sampler.batch(step, batch_size))]
@@ -225,7 +231,8 @@ def main() -> None:
         part_real = sum(sum(p.real_tokens for p in ps) for ps in parts[args.warmup:]) / args.steps
         part_padded = sum(sum(p.tokens.numel() for p in ps) for ps in parts[args.warmup:]) / args.steps
         trainer_lines.append(
-            f"trainer step, {'compiled' if trainer.compiled else 'eager'} ({trainer.part_plan}): {part_real / trainer_seconds:,.0f} real tokens/s (padding share {1 - part_real / part_padded:.0%}), "
+            f"trainer step, {'compiled' if trainer.compiled else 'eager'}, "
+            f"{computed_precision(device, recipe.precision)} ({trainer.part_plan}): {part_real / trainer_seconds:,.0f} real tokens/s (padding share {1 - part_real / part_padded:.0%}), "
             f"{trainer_seconds * 1e3:.1f} ms/step; a {preset} run of {training.steps:,} steps: "
             f"{training.steps * trainer_seconds / 60:.1f} minutes of steps")
     hooked.eval()

@@ -1,12 +1,13 @@
 """Training batches built in a child process, so that building them never holds the trainer's interpreter.
 
-    python -m interp.batch_worker   (started by :func:`interp.data.iterate_batches`; reads its job on stdin)
+    python -m interp.batch_worker   (started by :func:`batches_from_worker`, the GPU trainer's batch stream)
 
 Why a process. Building a batch is Python and numpy (sampling, :func:`interp.data.pack`): a few ms a step
 that hold the GIL. A batch *thread* beside a GPU training loop competes for it: the loop drops the GIL at
-every kernel launch and has to win it back. On an H100 the whole `paper` loop took about 30 ms a step with a
-batch thread against 25 ms for the same step on prebuilt batches (benchmarks/RESULTS.md, § GPU). A child
-process has an interpreter of its own.
+every kernel launch and has to win it back. With such a thread, a whole `paper` run on an H100 took about
+30 ms a step against 25 ms for the benchmark's step on prebuilt batches (1.20×); with this process, on an
+H200, 26.7 against 23.4 ms (1.14×; benchmarks/RESULTS.md, § GPU). The gap narrowed but did not close, and
+thread against process was never timed on one GPU, so how much of it was the GIL is not measured.
 
 Protocol, with no pickle either way. The parent writes the job as one JSON line to the child's stdin: the
 group, data seed, steps, batch size and plan. For each step the child writes one JSON header line (the step;

@@ -66,7 +66,8 @@ def scored_all_right(predicted: Tensor, tokens: Tensor, scored: Tensor) -> Bool[
 
 
 def autocast(device: torch.device):
-    """bf16 autocast on CUDA (as in training), nothing on the CPU."""
+    """bf16 autocast on CUDA (as the GPU trains); none on the CPU, even where training autocasts to bf16 (AMX,
+    ``interp.train.computed_precision``): there evaluation reads the fp32 weights exactly."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
 

@@ -285,9 +285,9 @@ step of its width parts); rows of 128 were slower again (attention over the whol
 def training_plan(fast: bool, static_shapes: bool, batch_size: int) -> PartPlan | PackPlan:
     """How the trainer lays out a batch. The fast path takes packed rows (several examples to a row, so little
     padding); with static shapes the row count is rounded up to a 16th of the batch, so graphs stay few: the
-    `paper` batches of ``add_carry`` need 412–440 rows of 128, which a 32nd (32 rows) splits between two
-    graphs of 416 and 448 rows (each compiled for 20 s on an H100) and a 16th keeps in one, for the same mean
-    padding. The hooked forward takes plain rows, in width parts."""
+    `paper` batches of ``add_carry`` need 412–449 rows of 128 in their first 420 steps, which a 32nd (32 rows)
+    splits between three graphs and a 16th between two (448 and, for one batch, 512; each compiled for about
+    20 s on an H100), for the same mean padding. The hooked forward takes plain rows, in width parts."""
     if not fast:
         return WIDTH_PARTS
     return PackPlan(row_multiple=max(1, batch_size // 16) if static_shapes else 1, min_width=PACKED_MIN_WIDTH)
@@ -315,8 +315,9 @@ def computed_precision(device: torch.device, precision: str) -> str:
     """The precision a training step on ``device`` computes in when the config asks for ``precision``.
 
     ``"bf16"`` is honoured where bf16 products run natively: a CUDA device that supports bf16, or a CPU with
-    AMX tiles (there oneDNN's bf16 products took the quickstart's step from 176 to 116 ms on 2 cores,
-    benchmarks/RESULTS.md); elsewhere bf16 would be emulated, slower than fp32, so the step stays in fp32.
+    AMX tiles (there the quickstart's compiled step took 0.65–0.82× its fp32 time on 2 cores,
+    benchmarks/RESULTS.md). Elsewhere the step stays in fp32: a CPU without AMX has no bf16 matrix unit (bf16
+    was not measured on one), an older GPU none at all.
     """
     if precision != "bf16":
         return precision
