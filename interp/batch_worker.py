@@ -121,12 +121,18 @@ def main() -> None:
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)  # the trainer answers these and then closes the stream
     try:
-        serve(json.loads(sys.stdin.readline()), sys.stdout.buffer)
+        line = sys.stdin.readline()
+        try:
+            job = json.loads(line)
+        except json.JSONDecodeError:
+            raise InterpError("the batch worker reads its job as one JSON line on stdin (the trainer starts it); "
+                              f"got {line[:60]!r}") from None
+        serve(job, sys.stdout.buffer)
     except BrokenPipeError:  # the trainer stopped reading: it is done, stopped or dead
         os._exit(0)
     except InterpError as error:
         print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

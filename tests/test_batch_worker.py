@@ -1,6 +1,8 @@
 """The batch worker process yields exactly the batches built in line, stops with its stream, and reports errors."""
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -54,3 +56,11 @@ def test_a_failing_worker_is_one_clear_error():
 
     with pytest.raises(InterpError, match="cannot build the batches of a Subclass"):
         next(batches_from_worker(Subclass(load_group("add_only"), 0), 0, 3, 8, WIDTH_PARTS, False))
+
+
+def test_run_by_hand_without_a_job_it_says_what_it_needs():
+    result = subprocess.run([sys.executable, "-m", "interp.batch_worker"], input="hello\n", capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: the batch worker reads its job as one JSON line on stdin (the trainer " \
+                                    "starts it); got 'hello\\n'"
