@@ -232,7 +232,7 @@ def main() -> None:
         part_padded = sum(sum(p.tokens.numel() for p in ps) for ps in parts[args.warmup:]) / args.steps
         trainer_lines.append(
             f"trainer step, {'compiled' if trainer.compiled else 'eager'}, "
-            f"{computed_precision(device, recipe.precision)} ({trainer.part_plan}): {part_real / trainer_seconds:,.0f} real tokens/s (padding share {1 - part_real / part_padded:.0%}), "
+            f"{trainer.precision} ({trainer.part_plan}): {part_real / trainer_seconds:,.0f} real tokens/s (padding share {1 - part_real / part_padded:.0%}), "
             f"{trainer_seconds * 1e3:.1f} ms/step; a {preset} run of {training.steps:,} steps: "
             f"{training.steps * trainer_seconds / 60:.1f} minutes of steps")
     hooked.eval()

@@ -60,8 +60,9 @@ def batches_from_worker(sampler: MixtureSampler, start_step: int, end_step: int,
         child = subprocess.Popen([sys.executable, "-m", "interp.batch_worker"], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=errors, env={**os.environ, "OMP_NUM_THREADS": "1"})
         try:
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux only
+                with contextlib.suppress(OSError):  # above the system's limit: keep the default
+                    fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
             child.stdin.write(json.dumps(job).encode() + b"\n")
             child.stdin.close()
             for step in range(start_step, end_step):

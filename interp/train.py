@@ -116,6 +116,7 @@ class Trainer:
         fast = supports_fast_path(self.model)
         self.forward = fast_logits if fast else hooked_logits
         self.on_gpu = on_gpu = device.type == "cuda"
+        self.precision = computed_precision(device, self.training.precision)  # what the step computes in
         if on_gpu:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, for --resume
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -137,7 +138,7 @@ class Trainer:
                      lambda path: save_file(self.optimizer_tensors(), str(path)))
         write_json(stem.with_suffix(".json"), {
             "step": step, "lr": learning_rate(self.training, max(step - 1, 0)), "time": time.time(),
-            "device": self.device.type, "precision": computed_precision(self.device, self.training.precision)})
+            "device": self.device.type, "precision": self.precision})
 
     def optimizer_tensors(self) -> dict[str, torch.Tensor]:
         names = {id(p): name for name, p in self.model.named_parameters()}
@@ -205,7 +206,7 @@ class Trainer:
         task_tokens = torch.zeros(len(self.task_names), device=self.device)
         self.optimizer.zero_grad(set_to_none=True)
         for part in parts:
-            with autocast_for(self.device, self.training.precision):
+            with autocast_for(self.device, self.precision):
                 logits = self.forward(self.model, *part.model_inputs())
             loss_sum, part_task_loss, part_task_tokens = answer_loss(logits, part, len(self.task_names))
             (loss_sum / scored_tokens).backward()
@@ -304,11 +305,8 @@ def cpu_compiler_available() -> bool:
 
 
 def autocast_for(device: torch.device, precision: str):
-    """The training step's autocast: bf16 where ``precision`` asks for it and the device computes bf16 natively
-    (:func:`computed_precision`), else none (fp32)."""
-    if computed_precision(device, precision) == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return torch.autocast(device.type, enabled=False)
+    """The training step's autocast for ``precision`` as :func:`computed_precision` gives it: bf16, or none (fp32)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def computed_precision(device: torch.device, precision: str) -> str:

@@ -251,6 +251,6 @@ def test_bf16_is_computed_only_where_the_device_has_it(monkeypatch):
     for amx, expected in ((True, "bf16"), (False, "fp32")):
         monkeypatch.setattr("interp.train.cpu_has_amx", lambda amx=amx: amx)
         assert computed_precision(cpu, "bf16") == expected
-        with autocast_for(cpu, "bf16"):
+        with autocast_for(cpu, computed_precision(cpu, "bf16")):
             product = torch.ones(2, 2) @ torch.ones(2, 2)
         assert product.dtype == (torch.bfloat16 if amx else torch.float32)
