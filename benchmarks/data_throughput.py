@@ -71,11 +71,12 @@ def main() -> None:
     print("\n| group | training batch examples/s | padding share at one width | packed: examples/s | "
           "packed: padding share |")
     print("|---|---|---|---|---|")
-    plan = training_plan(fast=True, static_shapes=True, batch_size=args.batch)  # as the compiled CUDA trainer packs
     for group in groups:
         sampler = MixtureSampler(group, data_seed=0)
+        plan = training_plan(fast=True, static_shapes=True, sampler=sampler, batch_size=args.batch)  # as on CUDA
         rate = best_rate(lambda i, sampler=sampler: sampler.batch(i, args.batch), args.batch, args.repeats)
-        packed_rate = best_rate(lambda i, sampler=sampler: sampler.parts(i, args.batch, plan), args.batch, args.repeats)
+        packed_rate = best_rate(lambda i, sampler=sampler, plan=plan: sampler.parts(i, args.batch, plan), args.batch,
+                                args.repeats)
         share = sum(sampler.batch(i, args.batch).padding_share for i in range(3)) / 3
         packed_share = sum(sampler.parts(i, args.batch, plan)[0].padding_share for i in range(3)) / 3
         print(f"| {group.name} | {rate:,.0f} | {share:.0%} | {packed_rate:,.0f} | {packed_share:.0%} |")

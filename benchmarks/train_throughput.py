@@ -133,7 +133,8 @@ TRAINER_PLANS = {
     "auto": None,
     "whole": lambda trainer: WHOLE_BATCH,
     "parts": lambda trainer: WIDTH_PARTS,
-    "packed": lambda trainer: training_plan(True, trainer.compiled and trainer.on_gpu, trainer.training.batch_size),
+    "packed": lambda trainer: training_plan(True, trainer.compiled and trainer.on_gpu, trainer.sampler,
+                                            trainer.training.batch_size),
 }
 """Batch layouts the trainer's step can be timed with (``auto``: the one the trainer picks)."""
 

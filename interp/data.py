@@ -15,7 +15,7 @@ lays a batch out, always holding exactly the batch's examples:
   row of the bucket width (or a minimum width), best fit by decreasing length, each with its own positions
   and attention confined to it, so every example gets the logits it would get alone (up to the order of
   float sums). One call per step, with little padding; for static shapes the row count is rounded up to a
-  multiple (few graphs).
+  multiple and capped (few graphs; a rare batch over the cap runs as several parts of the cap).
 - :class:`PartPlan` (the hooked forward, which takes plain rows only): :func:`split_by_width` cuts the batch,
   sorted by row length, into up to four parts each padded to its own width (``WIDTH_PARTS``), or keeps it
   whole (``WHOLE_BATCH``). Measured before packing existed (benchmarks/RESULTS.md): on the 2-core CPU width
@@ -115,6 +115,11 @@ class PackedBatch(BatchTensors):
     def token_tasks(self) -> Int[Tensor, "rows pos"]:
         return self.task_of_token
 
+    def row_range(self, start: int, stop: int) -> PackedBatch:
+        """Rows ``start … stop − 1`` (whole examples: none spans two rows)."""
+        tokens = self.tokens[start:stop]
+        return PackedBatch(*(t[start:stop] for t in self.tensors()), int((tokens != PAD).sum()))
+
     def model_inputs(self) -> tuple[Tensor, ...]:
         return self.tokens, self.positions, self.segments
 
@@ -191,12 +196,21 @@ class PackPlan:
     """Round the row count up to a multiple of this (static shapes: few graphs)."""
     min_width: int = 0
     """Rows at least this wide (a bucket width): short examples leave less room unused in wider rows."""
+    max_rows: int | None = None
+    """At most this many rows a part (a multiple of ``row_multiple``): a rare batch that needs more is cut
+    into parts of exactly ``max_rows`` rows, the last padded with empty rows, so that a model compiled with
+    static shapes runs it twice at a shape it has instead of compiling another (:func:`interp.train.row_cap`)."""
 
     def cut(self, batch: Batch) -> list[PackedBatch]:
-        return [pack(batch, self.row_multiple, self.min_width)]
+        packed = pack(batch, self.row_multiple, self.min_width)
+        if self.max_rows is None or len(packed.tokens) <= self.max_rows:
+            return [packed]
+        packed = pack(batch, self.max_rows, self.min_width)
+        return [packed.row_range(start, start + self.max_rows) for start in range(0, len(packed.tokens), self.max_rows)]
 
     def __str__(self) -> str:
-        return "packed rows" + (f", row count a multiple of {self.row_multiple}" if self.row_multiple > 1 else "")
+        return ("packed rows" + (f", row count a multiple of {self.row_multiple}" if self.row_multiple > 1 else "")
+                + (f", at most {self.max_rows} a part" if self.max_rows is not None else ""))
 
 
 WHOLE_BATCH = PartPlan(max_parts=1, granularity=None)

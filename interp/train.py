@@ -25,6 +25,7 @@ per-length exact match every ``eval_every`` steps; on resume, lines past the che
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import math
@@ -127,7 +128,7 @@ class Trainer:
         self.compiled = self.training.compile and fast and (on_gpu or cpu_compiler_available())
         if self.compiled:
             self.forward = torch.compile(fast_logits, dynamic=not on_gpu)
-        self.part_plan = training_plan(fast, self.compiled and on_gpu, self.training.batch_size)
+        self.part_plan = training_plan(fast, self.compiled and on_gpu, self.sampler, self.training.batch_size)
         self.stop_signal: int | None = None
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -283,15 +284,37 @@ bucket width 32 cut the padding of addition up to 8 digits from 21% to 6% and it
 step of its width parts); rows of 128 were slower again (attention over the whole row grows with its width)."""
 
 
-def training_plan(fast: bool, static_shapes: bool, batch_size: int) -> PartPlan | PackPlan:
+def training_plan(fast: bool, static_shapes: bool, sampler: MixtureSampler, batch_size: int) -> PartPlan | PackPlan:
     """How the trainer lays out a batch. The fast path takes packed rows (several examples to a row, so little
-    padding); with static shapes the row count is rounded up to a 16th of the batch, so graphs stay few: the
-    `paper` batches of ``add_carry`` need 412–449 rows of 128 in their first 420 steps, which a 32nd (32 rows)
-    splits between three graphs and a 16th between two (448 and, for one batch, 512; each compiled for about
-    20 s on an H100), for the same mean padding. The hooked forward takes plain rows, in width parts."""
+    padding); with static shapes the row count is rounded up to a 16th of the batch and capped
+    (:func:`row_cap`), so graphs stay few: the `paper` batches of ``add_carry`` need 412–449 rows of 128 in their
+    first 420 steps, which a 32nd (32 rows) splits between three graphs and a 16th between two (448 and, for
+    one batch, 512; each compiled for about 20 s on an H100), for the same mean padding. The hooked forward
+    takes plain rows, in width parts."""
     if not fast:
         return WIDTH_PARTS
-    return PackPlan(row_multiple=max(1, batch_size // 16) if static_shapes else 1, min_width=PACKED_MIN_WIDTH)
+    if not static_shapes:
+        return PackPlan(row_multiple=1, min_width=PACKED_MIN_WIDTH)
+    plan = PackPlan(row_multiple=max(1, batch_size // 16), min_width=PACKED_MIN_WIDTH)
+    return dataclasses.replace(plan, max_rows=row_cap(plan, sampler, batch_size))
+
+
+ROW_CAP_BATCHES = 64
+"""How many of a run's first batches set its row cap (:func:`row_cap`; packing them takes about 0.3 s at
+batch 1024 on the CPU of benchmarks/RESULTS.md)."""
+
+
+def row_cap(plan: PackPlan, sampler: MixtureSampler, batch_size: int) -> int:
+    """The most rows ``plan`` packs any of the first ``ROW_CAP_BATCHES`` batches into (a multiple of its row
+    multiple): the static row count of the graph nearly every batch runs at.
+
+    A later batch may need more rows, and without a cap each new row count compiles another graph: of the 20,000
+    `paper` batches of ``add_carry`` (data seed 0), which need 404–449 rows (median 427), steps 416 and 11,314
+    alone need more than 448, and the first of them cost a second graph (about 20 s of compilation on an H200)
+    for two steps. Capped, such a batch runs as two parts of the capped row count (two forward and backward
+    passes, one optimiser step). A pure function of the group, data seed and batch size, so a resumed run
+    lays out its batches exactly as an uninterrupted one."""
+    return max(len(part.tokens) for step in range(ROW_CAP_BATCHES) for part in plan.cut(sampler.batch(step, batch_size)))
 
 
 @functools.cache

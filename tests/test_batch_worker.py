@@ -15,7 +15,9 @@ from interp.errors import InterpError
 from interp.groups import TaskGroup, TaskSpec, load_group
 
 
-@pytest.mark.parametrize("plan", [WIDTH_PARTS, PackPlan(row_multiple=4, min_width=64)], ids=["parts", "packed"])
+@pytest.mark.parametrize("plan", [WIDTH_PARTS, PackPlan(row_multiple=4, min_width=64),
+                                  PackPlan(row_multiple=4, min_width=64, max_rows=16)],
+                         ids=["parts", "packed", "packed over a row cap"])
 def test_the_worker_yields_the_batches_built_in_line(plan):
     sampler = MixtureSampler(load_group("add_carry"), data_seed=3)
     in_line = list(iterate_batches(sampler, 10, 14, 96, plan))

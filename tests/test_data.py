@@ -125,6 +125,23 @@ def test_packed_rows_hold_every_example_once_with_its_own_positions(group, row_m
     assert torch.equal(pack(batch, row_multiple, min_width).tokens, packed.tokens)  # a pure function of the batch
 
 
+def test_a_batch_over_the_row_cap_runs_as_parts_of_exactly_the_cap():
+    batch = MixtureSampler(load_group("add_carry"), 0).batch(3, 200)
+    [uncapped] = PackPlan(row_multiple=8, min_width=64).cut(batch)
+    [within] = PackPlan(8, 64, max_rows=len(uncapped.tokens)).cut(batch)  # within the cap: unchanged
+    assert all(torch.equal(a, b) for a, b in zip(within.tensors(), uncapped.tensors(), strict=True))
+    cap = 8 * (len(uncapped.tokens) // 24)  # about a third of the rows the batch needs
+    parts = PackPlan(8, 64, max_rows=cap).cut(batch)
+    assert len(parts) >= 3 and all(part.tokens.shape == (cap, uncapped.tokens.shape[1]) for part in parts)
+    full = pack(batch, cap, 64)  # the same packing, rounded up to whole parts
+    for field in ("tokens", "scored", "positions", "segments", "task_of_token"):
+        assert torch.equal(torch.cat([getattr(part, field) for part in parts]), getattr(full, field))
+    assert [part.real_tokens for part in parts] == [int((part.segments >= 0).sum()) for part in parts]
+    assert sum(part.real_tokens for part in parts) == batch.real_tokens
+    examples = torch.cat([part.segments[part.segments >= 0].unique() for part in parts])
+    assert sorted(examples.tolist()) == list(range(len(batch.tokens)))  # every example once, in one part
+
+
 @pytest.mark.parametrize("group", ["add8_carry", "add_carry", "path_dfs"])
 def test_eager_parts_are_the_cheapest_cut_a_brute_force_finds(group):
     """The dynamic programme against every combination of cuts where the width changes (parts of at least

@@ -84,20 +84,23 @@ def test_the_fast_path_trains_on_packed_rows_and_the_hooked_forward_on_width_par
     from interp.data import WIDTH_PARTS, PackPlan
     from interp.train import training_plan
 
-    assert training_plan(fast=True, static_shapes=True, batch_size=1024) == PackPlan(row_multiple=64, min_width=64)
-    assert training_plan(fast=True, static_shapes=False, batch_size=1024) == PackPlan(row_multiple=1, min_width=64)
-    assert training_plan(fast=False, static_shapes=False, batch_size=1024) == WIDTH_PARTS
+    sampler = MixtureSampler(load_group("add_carry"), 0)
+    # the paper batches of add_carry need 404-449 rows of 128 (only steps 416 and 11,314 more than 448)
+    assert training_plan(True, True, sampler, 1024) == PackPlan(row_multiple=64, min_width=64, max_rows=448)
+    assert training_plan(True, False, sampler, 1024) == PackPlan(row_multiple=1, min_width=64)
+    assert training_plan(False, False, sampler, 1024) == WIDTH_PARTS
     trainer = Trainer(tmp_path, make_run_config("micro", "add_carry", 0, steps=10), torch.device("cpu"), progress=False)
     assert isinstance(trainer.part_plan, PackPlan)
 
 
-@pytest.mark.parametrize("layout", ["width parts", "packed rows"])
+@pytest.mark.parametrize("layout", ["width parts", "packed rows", "packed rows over the cap"])
 def test_a_step_on_a_laid_out_batch_equals_a_step_on_the_whole_batch(tmp_path, layout):
-    from interp.data import pack, split_by_width
+    from interp.data import PackPlan, pack, split_by_width
 
     config = make_run_config("micro", "add_carry", 0, steps=10)
     batch = MixtureSampler(config.group, 0).batch(0, 256)
-    pieces = split_by_width(batch) if layout == "width parts" else [pack(batch, row_multiple=8)]
+    pieces = {"width parts": lambda: split_by_width(batch), "packed rows": lambda: [pack(batch, row_multiple=8)],
+              "packed rows over the cap": lambda: PackPlan(row_multiple=8, max_rows=48).cut(batch)}[layout]()
     assert len(pieces) > 1 or len(pieces[0].tokens) < len(batch.tokens)
     steps = []
     for given in ([batch], pieces):
