@@ -60,14 +60,17 @@ run's output goes to ``OUT/logs/NAME.log``.
 
 Stopping. SIGINT/SIGTERM to the sweep write ``OUT/.stop``; each running job forwards SIGTERM to its
 child, training saves a checkpoint and exits, and the sweep exits 128+signal. The next invocation
-finishes what was left. A ``kill -9`` of the sweep leaves the local executor's current child running to
-the end of its run (it holds the run's lock meanwhile).
+finishes what was left. On Linux a job also stops when the process that started it dies, even by ``kill -9``
+(the kernel sends it SIGTERM: ``PR_SET_PDEATHSIG``), so a killed sweep leaves no training behind, only a
+checkpoint to resume from; elsewhere a ``kill -9`` of the sweep leaves its current job running to the end
+of its run (holding the run's lock meanwhile).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import dataclasses
 import functools
 import importlib
@@ -505,7 +508,7 @@ def execute(job: Job) -> Outcome:
     if job.stop_file.exists():
         return Outcome(128 + signal.SIGTERM, "", "stopped before it started", started, started)
     job.log.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = {**os.environ, PARENT_VARIABLE: str(os.getpid())}
     if job.threads:
         env["OMP_NUM_THREADS"] = str(job.threads)
     with open(job.log, "a") as log:
@@ -543,8 +546,25 @@ def failure(log: Path, offset: int) -> tuple[str, str]:
     return (stages[-1] if stages else ""), message[:500]
 
 
+PARENT_VARIABLE = "INTERP_SWEEP_PARENT"
+"""The environment variable through which a job learns which process started it (:func:`stop_with_parent`)."""
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def stop_with_parent() -> None:
+    """On Linux, have the kernel send this job SIGTERM when the process that started it dies, ``kill -9``
+    included: training then saves a checkpoint and exits as on any SIGTERM. If that process died before the
+    request was made, stop at once. Elsewhere (no ``prctl``) nothing is arranged."""
+    if not sys.platform.startswith("linux") or PARENT_VARIABLE not in os.environ:
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(os.environ[PARENT_VARIABLE]):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def run_job(stages: list[list[Any]]) -> int:
     """The job process: each stage's command-line main in turn, stopping at the first that fails."""
+    stop_with_parent()
     for stage, args in stages:
         print(f"== {stage}: {stage_command(stage, tuple(args))}", flush=True)
         code = call_main(STAGE_MODULES[stage], list(args))

@@ -16,7 +16,7 @@ from interp.config import make_run_config
 from interp.errors import InterpError
 from interp.groups import load_group
 from interp.run import checkpoint_steps
-from interp.storage import write_json
+from interp.storage import RunLock, write_json
 from interp.sweep import (
     NAME_PATTERN,
     Job,
@@ -402,6 +402,41 @@ def test_stop_restart_and_ray_finish_the_grid_identically_without_repeating_work
     with pytest.raises(SystemExit) as exit:
         sweep_module.main(["--grid", str(grid), "--out", str(distributed), "--executor", "ray", *options])
     assert exit.value.code == 0 and "nothing to do" in capsys.readouterr().out
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and has not exited (an orphan's zombie counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_killed_sweep_leaves_no_training_behind_only_a_checkpoint(tmp_path):
+    grid = write_grid(tmp_path / "long.toml", {"model": "micro", "group": str(TINY_GROUP), "steps": 100_000,
+                                               "checkpoint_every": 20, "eval_every": 100_000}, {"seed": [0]})
+    out = tmp_path / "out"
+    sweep = subprocess.Popen([sys.executable, "-m", "interp.sweep", "--grid", str(grid), "--out", str(out),
+                              "--cpus-per-run", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = out / "tiny-s0"
+    start = time.time()
+    while not (run / "checkpoints" / "step_000020.json").exists():
+        assert sweep.poll() is None and time.time() - start < 240
+        time.sleep(0.05)
+    [job] = [int(child) for task in Path(f"/proc/{sweep.pid}/task").iterdir()
+             for child in (task / "children").read_text().split()]
+    sweep.kill()  # SIGKILL: the sweep gets no chance to forward anything
+    sweep.wait()
+    start = time.time()
+    while running(job):
+        assert time.time() - start < 60, "the job outlived the killed sweep"
+        time.sleep(0.05)
+    stopped = [line for line in (out / "logs" / "tiny-s0.log").read_text().splitlines() if line.startswith("stopped by")]
+    assert len(stopped) == 1 and stopped[0].startswith("stopped by SIGTERM after step"), stopped
+    assert checkpoint_steps(run)[-1] == int(stopped[0].split()[5].rstrip(";")) < 100_000
+    with RunLock(run):  # released
+        pass
 
 
 def test_analyze_runs_head_overlap_on_a_trained_run(tmp_path, trained_run, capsys):
