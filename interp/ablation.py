@@ -1,5 +1,7 @@
 """Head ablation: which attention heads a task needs (SPEC §7; Cai et al., arXiv 2506.09251, §6).
 
+    python -m interp.ablation --run DIR [...]   (interp.head_overlap's ablation methods alone, into analysis/ablation/)
+
 For every head (layer l, head h) the head's output ``hook_z`` — its value-weighted sum, before ``W_O`` —
 is replaced and the teacher-forced answer is scored again:
 
@@ -277,3 +279,9 @@ def replacement(
     if kind is AblationKind.MEAN:
         return lambda layer: means[layer].expand(shape)
     return lambda layer: donor_outputs[layer]
+
+
+if __name__ == "__main__":  # python -m interp.ablation --run DIR: interp.head_overlap with this family alone
+    from interp.head_overlap import main
+
+    main(family="ablation")

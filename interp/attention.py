@@ -1,5 +1,7 @@
 """Attention overlap between tasks (SPEC §7; Cai et al., arXiv 2506.09251, §6).
 
+    python -m interp.attention --run DIR [...]   (interp.head_overlap's attention method alone, into analysis/attention/)
+
 Per task, length and head, three summaries of the attention pattern ``hook_pattern`` (query × key):
 
 - the *mean pattern* Ā over the examples (each query row averaged over the examples that reach it);
@@ -150,3 +152,9 @@ def offset_distance(
     if common:
         return np.mean([js_distance(profiles_a[length], profiles_b[length]) for length in common], axis=0)
     return js_distance(mean_profile(list(profiles_a.values())), mean_profile(list(profiles_b.values())))
+
+
+if __name__ == "__main__":  # python -m interp.attention --run DIR: interp.head_overlap with this family alone
+    from interp.head_overlap import main
+
+    main(family="attention")

@@ -27,6 +27,11 @@ examples. Writes, only once everything is computed (each file atomically)::
     analysis/report.html                interactive heatmaps, difference maps, attention patterns, reuse table
     analysis/ablation_report.md         per task the heads that matter most; reuse in plain words
 
+One family alone: ``python -m interp.ablation`` (or ``.patching``, ``.attention``) ``--run DIR`` takes the
+same options but ``--methods`` and writes the same files to ``analysis/FAMILY/``, leaving the full analysis
+as it is. ``python -m interp.report --run DIR [--family F]`` redraws a saved analysis's two reports and
+``python -m interp.reuse --run DIR [--family F]`` prints its reuse table, neither measuring it again.
+
 Record: ``{"step", "n_layers", "n_heads", "group", "tasks", "settings": {"methods", "count", "lengths",
 "seed", "checkpoint": {"step", "bytes", "mtime_ns"}}, "maps": {METHOD: {TASK: [[float] * n_heads] *
 n_layers}}, "maps_by_length": {METHOD: {TASK: {"LEN": map}}}, "intervals": {METHOD: {TASK: {"lo", "hi"}}},
@@ -76,14 +81,15 @@ from interp.reuse import (
 )
 from interp.run import checkpoint_stem, model_at, read_config, resolve_step
 from interp.stats import spearman
-from interp.storage import write_json, write_text
+from interp.storage import read_json, write_json, write_text
 from interp.tasks import Examples
-from interp.vocab import check_compatible
+from interp.vocab import Tokenizer, check_compatible
 
 DEFAULT_COUNT = 128
 """Test examples per task and length (modest, for the CPU)."""
 MAX_DEFAULT_LENGTHS = 8
 ANALYSIS_SEED = DEFAULT_TEST_SEED
+RECORD_FILE = "head_overlap.json"
 
 
 class Method(enum.Enum):
@@ -338,9 +344,10 @@ def pattern_length(group: TaskGroup, task: str, lengths: Sequence[int]) -> int:
 def analyze(
     run_dir: Path, step: int | None = None, methods: Sequence[str] | None = None, count: int = DEFAULT_COUNT,
     lengths: Sequence[int] | None = None, device: str | torch.device = "cpu", progress: bool = True,
-    tasks: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None, into: Path | None = None,
 ) -> dict[str, Any]:
-    """Measure, score and write everything for one checkpoint; returns the JSON record."""
+    """Measure, score and write everything for one checkpoint into ``into`` (default: the run's
+    ``analysis/``); returns the JSON record."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     tokenizer = check_compatible(config.vocab)
@@ -374,39 +381,108 @@ def analyze(
         if measurements[task].attention:
             length = pattern_length(config.group, task, sorted(measurements[task].attention))
             patterns[task] = (length, measurements[task].attention[length])
-    title = f"{run_dir.name}: head reuse at step {chosen_step}"
-    html = report_html(record, patterns, tokenizer, title)
-    markdown = ablation_markdown(record, title)
-    analysis = run_dir / "analysis"
-    write_json(analysis / "steps" / f"step_{chosen_step:06d}.json", record)
-    write_json(analysis / "head_overlap.json", record)
-    write_text(analysis / "report.html", html)
-    write_text(analysis / "ablation_report.md", markdown)
+    into = analysis_dir(run_dir) if into is None else into
+    html, markdown = reports(run_dir, record, patterns, tokenizer)
+    write_json(into / "steps" / f"step_{chosen_step:06d}.json", record)
+    write_json(into / RECORD_FILE, record)
+    write_text(into / "report.html", html)
+    write_text(into / "ablation_report.md", markdown)
     return record
 
 
+def reports(run_dir: Path, record: dict[str, Any], patterns: dict[str, tuple[int, AttentionStats]],
+            tokenizer: Tokenizer) -> tuple[str, str]:
+    """The interactive report (HTML) and the ablation report (Markdown) of a record."""
+    title = f"{run_dir.name}: head reuse at step {record['step']}"
+    return report_html(record, patterns, tokenizer, title), ablation_markdown(record, title)
+
+
+def analysis_dir(run_dir: Path, family: str | None = None) -> Path:
+    """Where an analysis lives: ``analysis/`` for the full one (``python -m interp.head_overlap``),
+    ``analysis/FAMILY/`` for one family's (``python -m interp.ablation``, ``.patching``, ``.attention``), so
+    that running one family never overwrites the full analysis."""
+    return Path(run_dir) / "analysis" / (family or "")
+
+
+def saved_record(run_dir: Path, family: str | None = None) -> dict[str, Any]:
+    """The analysis record saved in ``analysis_dir(run_dir, family)``."""
+    run_dir = Path(run_dir)
+    read_config(run_dir)  # a clear error where DIR is no run
+    path = analysis_dir(run_dir, family) / RECORD_FILE
+    if not path.is_file():
+        raise InterpError(f"{run_dir} has no saved analysis ({path} is missing); run python -m "
+                          f"interp.{family or 'head_overlap'} --run {run_dir} first")
+    return read_json(path)
+
+
+def redraw_reports(run_dir: Path, family: str | None = None, device: str | torch.device = "cpu") -> Path:
+    """Write ``report.html`` and ``ablation_report.md`` again from a saved analysis, without measuring it again:
+    the record holds every map and score; only the attention patterns the report draws are not kept, and
+    are measured again on the same examples of the same checkpoint (refused if the checkpoint changed)."""
+    run_dir = Path(run_dir)
+    record = saved_record(run_dir, family)
+    config = read_config(run_dir)
+    tokenizer = check_compatible(config.vocab)
+    settings = record["settings"]
+    weights = checkpoint_stem(run_dir, resolve_step(run_dir, record["step"])).with_suffix(".safetensors")
+    if [weights.stat().st_size, weights.stat().st_mtime_ns] != [settings["checkpoint"]["bytes"],
+                                                               settings["checkpoint"]["mtime_ns"]]:
+        raise InterpError(f"checkpoint {weights} changed since it was analysed; run the analysis again")
+    patterns = {}
+    if Method.ATTENTION.value in settings["methods"]:
+        model = model_at(run_dir, config, record["step"], pick_device(str(device)))
+        for task in record["tasks"]:
+            length = pattern_length(config.group, task, settings["lengths"][task])
+            examples = analysis_sets(model, {task: [length]}, settings["count"], settings["seed"])[task, length]
+            patterns[task] = (length, attention_stats(model, examples))
+    into = analysis_dir(run_dir, family)
+    html, markdown = reports(run_dir, record, patterns, tokenizer)
+    write_text(into / "report.html", html)
+    write_text(into / "ablation_report.md", markdown)
+    return into
+
+
+
+
+def saved_analysis_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The command line of a command that reads a saved analysis (``interp.report``, ``interp.reuse``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--run", required=True, type=Path, help="run directory")
+    parser.add_argument("--family", choices=list(FAMILIES),
+                        help="the analysis of one method family (analysis/FAMILY/) instead of the full one")
+    return parser
+
+
 @cli_main
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m interp.head_overlap", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, family: str | None = None) -> None:
+    """``python -m interp.head_overlap``, or with ``family`` ``python -m interp.FAMILY``: that family's methods
+    alone, written to ``analysis/FAMILY/``."""
+    command = f"interp.{family or 'head_overlap'}"
+    description = (__doc__.split("\n\n")[0] if family is None else
+                   f"Which heads each task uses by {family} alone, and their reuse (interp.head_overlap's {family} "
+                   f"methods: {', '.join(method.value for method in FAMILIES[family])}), written to analysis/{family}/.")
+    parser = argparse.ArgumentParser(prog=f"python -m {command}", description=description)
     parser.add_argument("--run", required=True, type=Path, help="run directory")
     parser.add_argument("--step", type=int, help="checkpoint step (default: the last)")
-    parser.add_argument("--methods", default="ablation,patching,attention",
-                        help="comma-separated: ablation, patching, attention (families) or "
-                             + ", ".join(method.value for method in Method))
+    if family is None:
+        parser.add_argument("--methods", default="ablation,patching,attention",
+                            help="comma-separated: ablation, patching, attention (families) or "
+                                 + ", ".join(method.value for method in Method))
     parser.add_argument("--tasks", help="comma-separated subset of the group's tasks (default: all)")
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help="test examples per task and length")
     parser.add_argument("--lengths", nargs="+", help="lengths, e.g. 4 8 12-16 (default: up to 8 per task)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     args = parser.parse_args(argv)
+    into = analysis_dir(args.run, family)
     record = analyze(
-        args.run, step=args.step, methods=args.methods.split(","), count=args.count,
+        args.run, step=args.step, methods=[family] if family else args.methods.split(","), count=args.count,
         lengths=parse_lengths(args.lengths), device=args.device, progress=not args.quiet,
-        tasks=None if args.tasks is None else [task.strip() for task in args.tasks.split(",")],
+        tasks=None if args.tasks is None else [task.strip() for task in args.tasks.split(",")], into=into,
     )
     if not args.quiet:
         print(summary_table(record))
-        print(f"wrote {args.run / 'analysis'}/head_overlap.json, report.html, ablation_report.md")
+        print(f"wrote {into}/{RECORD_FILE}, report.html, ablation_report.md")
 
 
 if __name__ == "__main__":

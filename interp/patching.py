@@ -1,5 +1,7 @@
 """Activation patching and attribution patching of attention heads (SPEC §7).
 
+    python -m interp.patching --run DIR [...]   (interp.head_overlap's patching methods alone, into analysis/patching/)
+
 Clean and corrupted inputs. For a set of clean test examples of one task and length, the corrupted input
 of row b is another example of the same task and length (other operands, string or maze, drawn with
 another seed), so its prompt has the same length and layout; its answer positions carry the *clean*
@@ -174,3 +176,9 @@ def attribution_scores(
     estimate = torch.stack([((clean - z.detach()) * gradient).sum(dim=(1, 3))
                             for clean, z, gradient in zip(clean_outputs, outputs, gradients)])  # layer batch head
     return logprob.detach().double().cpu().numpy(), estimate.permute(0, 2, 1).double().cpu().numpy()
+
+
+if __name__ == "__main__":  # python -m interp.patching --run DIR: interp.head_overlap with this family alone
+    from interp.head_overlap import main
+
+    main(family="patching")

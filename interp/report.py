@@ -1,5 +1,7 @@
 """Reports of a head-reuse analysis (:mod:`interp.head_overlap`): an offline HTML page, Markdown, a table.
 
+    python -m interp.report --run DIR [--family F] [--device D]   (redraws a saved analysis's two reports)
+
 - :func:`report_html`: one self-contained page (plotly.js embedded, no network): per method, every task's
   layer × head map (signed effects on a red–blue scale centred at 0 with one range shared by the tasks;
   attention focus on a sequential [0, 1] scale), the difference maps map_A − map_B of every pair, the
@@ -23,6 +25,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.attention import AttentionStats
+from interp.errors import cli_main
 from interp.plots import html_document, sequential_heatmap, signed_heatmap
 from interp.vocab import Tokenizer
 
@@ -281,3 +284,20 @@ def summary_table(record: dict[str, Any]) -> str:
         lines.append(f"attribution vs exact patching, {task}: Spearman ρ = {format_ci(value['spearman'], None, 2)}")
     lines += [f"note: {note}" for note in record["notes"]]
     return "\n".join(lines)
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> None:
+    from interp.head_overlap import redraw_reports, saved_analysis_parser  # it imports this module
+
+    parser = saved_analysis_parser("python -m interp.report", "Redraw a saved head-reuse analysis's report.html "
+                                   "and ablation_report.md without measuring it again.")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where the attention patterns the report draws are measured again")
+    args = parser.parse_args(argv)
+    into = redraw_reports(args.run, args.family, args.device)
+    print(f"wrote {into}/report.html, ablation_report.md")
+
+
+if __name__ == "__main__":
+    main()

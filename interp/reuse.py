@@ -1,5 +1,7 @@
 """How much two tasks reuse the same heads: scores between two layer × head maps (SPEC §7).
 
+    python -m interp.reuse --run DIR [--family F]   (prints a saved analysis's reuse scores)
+
 Given map_A and map_B (one number per head, from ablation, patching or attention):
 
 - ``mean_abs_diff``: mean over heads of |map_A − map_B| — the paper's score (Cai et al., arXiv
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import hypergeom
 
+from interp.errors import cli_main
 from interp.stats import spearman
 
 MapEstimator = Callable[[np.ndarray | slice], np.ndarray]
@@ -140,3 +143,18 @@ def reuse_with_intervals(
     for name in ("mean_abs_diff", "spearman", "jaccard_top_k"):
         scores[f"{name}_ci"] = percentile_interval(np.array([draw[name] for draw in draws]), confidence)
     return scores
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> None:
+    from interp.head_overlap import saved_analysis_parser, saved_record  # it imports this module
+    from interp.report import summary_table
+
+    parser = saved_analysis_parser("python -m interp.reuse", "Print the reuse scores of a saved head-reuse analysis "
+                                   "(python -m interp.head_overlap measures them).")
+    args = parser.parse_args(argv)
+    print(summary_table(saved_record(args.run, args.family)))
+
+
+if __name__ == "__main__":
+    main()

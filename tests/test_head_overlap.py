@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -150,3 +151,46 @@ def test_nothing_is_written_until_everything_is_computed(run_with_old_results, m
     with pytest.raises(RuntimeError, match="rendering failed"):
         analyze(run_with_old_results, methods=["ablation_zero"], count=4, lengths=[2], progress=False)
     assert analysis_files(run_with_old_results) == before
+
+
+@pytest.mark.parametrize("module", ["ablation", "patching", "attention", "report", "reuse"])
+def test_every_analysis_module_runs_as_a_command(module):
+    done = subprocess.run([sys.executable, "-m", f"interp.{module}", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith(f"usage: python -m interp.{module} [-h] --run RUN"), done.stderr
+    assert ("--methods" in done.stdout) is False and ("--family" in done.stdout) == (module in ("report", "reuse"))
+
+
+def test_one_family_alone_keeps_the_full_analysis_and_a_saved_one_is_redrawn_and_printed(trained_run, tmp_path, capsys):
+    from interp.report import main as report_main
+    from interp.reuse import main as reuse_main
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    analyze(run, methods=["ablation_zero"], count=6, lengths=[3], progress=False)
+    full = analysis_files(run)
+    main(["--run", str(run), "--count", "6", "--lengths", "3", "--device", "cpu", "--quiet"], family="attention")
+    family = run / "analysis" / "attention"
+    record = json.loads((family / "head_overlap.json").read_text())
+    assert list(record["maps"]) == ["attention"] and (family / "steps" / "step_000300.json").is_file()
+    assert {path: data for path, data in analysis_files(run).items() if "attention" not in path.parts} == full
+
+    written = {name: (family / name).read_bytes() for name in ("report.html", "ablation_report.md")}
+    for name in written:
+        (family / name).unlink()
+    report_main(["--run", str(run), "--family", "attention", "--device", "cpu"])
+    assert {name: (family / name).read_bytes() for name in written} == written  # the same pages, patterns included
+    reuse_main(["--run", str(run), "--family", "attention"])
+    assert "attention" in capsys.readouterr().out.split("copy|reverse")[0]
+
+    for command, arguments, message in [
+        (reuse_main, ["--family", "patching"], "has no saved analysis"),
+        (report_main, ["--family", "ablation"], "run python -m interp.ablation --run"),
+    ]:
+        with pytest.raises(SystemExit) as stop:
+            command(["--run", str(run), *arguments])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    weights = run / "checkpoints" / "step_000300.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))
+    with pytest.raises(SystemExit) as stop:
+        report_main(["--run", str(run), "--family", "attention"])
+    assert stop.value.code == 2 and "changed since it was analysed" in capsys.readouterr().err
