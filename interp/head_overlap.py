@@ -442,8 +442,6 @@ def redraw_reports(run_dir: Path, family: str | None = None, device: str | torch
     return into
 
 
-
-
 def saved_analysis_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """The command line of a command that reads a saved analysis (``interp.report``, ``interp.reuse``)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
