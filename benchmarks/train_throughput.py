@@ -2,7 +2,7 @@
 
     python benchmarks/train_throughput.py [--model paper] [--group add_carry] [--batch 1024] [--device auto]
         [--steps 20] [--no-compile] [--variants "plain eager,ours compiled"] [--trainer-plans auto,whole,parts,packed]
-        [--trainer-modes compiled,eager] [--trainer-precisions bf16,fp32]
+        [--trainer-modes compiled,eager] [--trainer-precisions bf16,fp32] [--loop-steps N [--loop-profile]]
 
 Everything runs in one process on the same batches, so the ratios mean something on a noisy machine:
 
@@ -14,7 +14,12 @@ Everything runs in one process on the same batches, so the ratios mean something
   eager, on the batch as the trainer lays it out (its plan, ``interp.train.training_plan``: the fast path's
   examples packed several to a row, ``interp.data.pack``), or as ``--trainer-plans`` says (``whole``: the
   whole batch at its bucket width; ``parts``: up to four width parts; ``packed``), in the precision its
-  size preset asks for or as ``--trainer-precisions`` says (each line names the precision it computed in).
+  size preset asks for or as ``--trainer-precisions`` says (each line names the precision it computed in);
+- with ``--loop-steps N``, the trainer's whole loop (``Trainer.run``: the batch stream, built by a worker
+  process beside a GPU, the transfers, the bookkeeping and a sync per logged window; no quick evaluation or
+  checkpoint inside) over the warm-up and N steps, as the median real tokens/s of its logged windows after
+  the warm-up, beside the trainer step's on prebuilt batches: the gap between the two is what the loop
+  costs. ``--loop-profile`` adds ``torch.profiler``'s table of 10 loop steps (CPU and, on CUDA, GPU time).
 
 The first six run on full batches padded to one width (``--width``, default 128: batch 1024 × 128 tokens,
 the issue's setting) and report padded tokens/s; the trainer's step reports real (non-pad) tokens/s beside
@@ -28,7 +33,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 import platform
+import statistics
 import tempfile
 import time
 from functools import partial
@@ -37,13 +44,14 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity
 
-from interp.config import PRECISIONS, load_size_preset, make_run_config
+from interp.config import PRECISIONS, RunConfig, load_size_preset, make_run_config
 from interp.data import WHOLE_BATCH, WIDTH_PARTS, MixtureSampler, evaluation_set
 from interp.errors import cli_main
 from interp.evaluate import exact_match, pick_device
 from interp.model import ModelConfig, build_model, fast_logits
-from interp.train import Trainer, answer_loss, autocast_for, computed_precision, training_plan
+from interp.train import METRICS_FILE, Trainer, answer_loss, autocast_for, computed_precision, training_plan
 from interp.vocab import default_tokens
 
 
@@ -140,6 +148,47 @@ TRAINER_PLANS = {
 
 
 @cli_main
+def loop_line(config: RunConfig, device: torch.device, warmup: int, steps: int, step_seconds: float | None,
+              profile: bool) -> str:
+    """The trainer's whole loop over ``warmup + steps`` steps, as the median real tokens/s of its logged
+    windows after the warm-up and the ms/step that gives at these batches' mean real tokens."""
+    total = warmup + steps
+    training = config.training.replace(steps=total, eval_every=total, checkpoint_every=total)
+    trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-loop-")), dataclasses.replace(config, training=training),
+                      device, progress=False)
+    table = ""
+    if profile:
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        profiler = torch.profiler.profile(activities=activities,
+                                          schedule=torch.profiler.schedule(wait=warmup + steps // 2, warmup=2, active=10))
+        one_step = trainer.train_step
+
+        def profiled_step(parts, step):
+            result = one_step(parts, step)
+            profiler.step()
+            return result
+
+        trainer.train_step = profiled_step
+        with profiler:
+            trainer.run(0)
+        sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        table = "\n" + profiler.key_averages().table(sort_by=sort, row_limit=25)
+    else:
+        trainer.run(0)
+    records = [json.loads(line) for line in (trainer.run_dir / METRICS_FILE).read_text().splitlines()]
+    windows = [record["tokens_per_s"] for record in records
+               if record["kind"] == "train" and record["step"] - training.log_every >= warmup]
+    if not windows:
+        raise SystemExit(f"--loop-steps {steps} holds no whole logged window of {training.log_every} steps after the warm-up")
+    rate = statistics.median(windows)
+    mean_real = statistics.mean(trainer.sampler.batch(step, training.batch_size).real_tokens for step in range(warmup, total))
+    seconds = mean_real / rate
+    versus = f" ({seconds / step_seconds:.2f}× the trainer step above)" if step_seconds else ""
+    return (f"trainer loop, {'compiled' if trainer.compiled else 'eager'}, {trainer.precision}: median {rate:,.0f} real "
+            f"tokens/s over {len(windows)} windows of {training.log_every} steps, about {seconds * 1e3:.1f} ms/step"
+            f"{versus}{table}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="size preset (default: paper on CUDA, small on the CPU)")
@@ -158,6 +207,9 @@ def main() -> None:
     parser.add_argument("--trainer-modes", default="compiled,eager", help="compiled, eager or both")
     parser.add_argument("--trainer-precisions", default="preset",
                         help="the trainer's configured precision: preset (the size preset's), bf16, fp32, or a list")
+    parser.add_argument("--loop-steps", type=int, default=0,
+                        help="also time the trainer's whole loop over this many steps after --warmup")
+    parser.add_argument("--loop-profile", action="store_true", help="with --loop-steps: profile 10 loop steps")
     args = parser.parse_args()
     plans = args.trainer_plans.split(",")
     modes = args.trainer_modes.split(",")
@@ -217,6 +269,7 @@ def main() -> None:
 
     config = make_run_config(preset, args.group, 0, batch_size=batch_size)
     trainer_lines = []
+    step_seconds = {}  # (compiled, plan, precision asked) -> seconds per trainer step
     compiled_modes = [mode == "compiled" for mode in modes if not (args.no_compile and mode == "compiled")]
     for compiled, plan, precision_asked in ([] if args.skip_trainer else itertools.product(compiled_modes, plans, precisions)):
         recipe = config.training.replace(compile=compiled, precision=None if precision_asked == "preset" else precision_asked)
@@ -229,6 +282,7 @@ def main() -> None:
         # Untimed first over every batch: the timed ones may meet part shapes the warmup did not compile.
         trainer_seconds = measure(partial(trainer.train_step, step=100), parts + parts[args.warmup:], device,
                                   len(parts))
+        step_seconds[compiled, plan, precision_asked] = trainer_seconds
         part_real = sum(sum(p.real_tokens for p in ps) for ps in parts[args.warmup:]) / args.steps
         part_padded = sum(sum(p.tokens.numel() for p in ps) for ps in parts[args.warmup:]) / args.steps
         trainer_lines.append(
@@ -236,6 +290,9 @@ def main() -> None:
             f"{trainer.precision} ({trainer.part_plan}): {part_real / trainer_seconds:,.0f} real tokens/s (padding share {1 - part_real / part_padded:.0%}), "
             f"{trainer_seconds * 1e3:.1f} ms/step; a {preset} run of {training.steps:,} steps: "
             f"{training.steps * trainer_seconds / 60:.1f} minutes of steps")
+    if args.loop_steps:
+        reference = step_seconds.get((not args.no_compile, "auto", "preset"))
+        trainer_lines.append(loop_line(config, device, args.warmup, args.loop_steps, reference, args.loop_profile))
     hooked.eval()
     examples = evaluation_set(config.group.main.task, config.group.main.max_length, count=batch_size)
     exact_match(hooked, examples, batch_size=batch_size)
