@@ -2,7 +2,7 @@
 
     python benchmarks/train_throughput.py [--model paper] [--group add_carry] [--batch 1024] [--device auto]
         [--steps 20] [--no-compile] [--variants "plain eager,ours compiled"] [--trainer-plans auto,whole,parts,packed]
-        [--trainer-modes compiled,eager] [--trainer-precisions bf16,fp32] [--loop-steps N [--loop-profile]]
+        [--trainer-modes graphs,compiled,eager] [--trainer-precisions bf16,fp32] [--loop-steps N [--loop-profile]]
 
 Everything runs in one process on the same batches, so the ratios mean something on a noisy machine:
 
@@ -10,16 +10,17 @@ Everything runs in one process on the same batches, so the ratios mean something
   ``F.scaled_dot_product_attention``, gated SiLU MLP, RMSNorm), eager and under ``torch.compile``;
 - ``hooked``: ``HookedTransformer.forward`` (hook points, explicit attention patterns), eager and compiled;
 - ``ours``: ``interp.model.fast_logits`` over the HookedTransformer's own parameters, eager and compiled;
-- the trainer's real step (``interp.train.Trainer.train_step``, deterministic kernels on CUDA), compiled and
-  eager, on the batch as the trainer lays it out (its plan, ``interp.train.training_plan``: the fast path's
+- the trainer's real step (``interp.train.Trainer.train_step``, deterministic kernels on CUDA), compiled (with
+  CUDA graphs on CUDA: ``graphs``; without them: ``compiled``) and eager, on the batch as the trainer lays it out (its plan, ``interp.train.training_plan``: the fast path's
   examples packed several to a row, ``interp.data.pack``), or as ``--trainer-plans`` says (``whole``: the
   whole batch at its bucket width; ``parts``: up to four width parts; ``packed``), in the precision its
   size preset asks for or as ``--trainer-precisions`` says (each line names the precision it computed in);
 - with ``--loop-steps N``, the trainer's whole loop (``Trainer.run``: the batch stream, built by a worker
   process beside a GPU, the transfers, the bookkeeping and a sync per logged window; no quick evaluation or
-  checkpoint inside) over the warm-up and N steps, as the median real tokens/s of its logged windows after
-  the warm-up, beside the trainer step's on prebuilt batches: the gap between the two is what the loop
-  costs. ``--loop-profile`` adds ``torch.profiler``'s table of 10 loop steps (CPU and, on CUDA, GPU time).
+  checkpoint inside) over the warm-up and N steps in each trainer mode, as the median real tokens/s of its
+  logged windows after the warm-up, beside the trainer step's on prebuilt batches: the gap between the two
+  is what the loop costs. Each loop after the first also reports how far its final weights are from the
+  first's (CUDA graphs replay the same kernels, so 0 is expected). ``--loop-profile`` adds ``torch.profiler``'s table of 10 loop steps (CPU and, on CUDA, GPU time).
 
 The first six run on full batches padded to one width (``--width``, default 128: batch 1024 × 128 tokens,
 the issue's setting) and report padded tokens/s; the trainer's step reports real (non-pad) tokens/s beside
@@ -137,6 +138,14 @@ def forward_backward_step(forward, parameters, device: torch.device, precision: 
     return step
 
 
+TRAINER_MODES = {
+    "graphs": {"compile": True, "cuda_graphs": True},
+    "compiled": {"compile": True, "cuda_graphs": False},
+    "eager": {"compile": False},
+}
+"""How the trainer's step can run: compiled with CUDA graphs (the default; on the CPU the same as
+``compiled``), compiled without them, or eager."""
+
 TRAINER_PLANS = {
     "auto": None,
     "whole": lambda trainer: WHOLE_BATCH,
@@ -149,11 +158,12 @@ TRAINER_PLANS = {
 
 @cli_main
 def loop_line(config: RunConfig, device: torch.device, warmup: int, steps: int, step_seconds: float | None,
-              profile: bool) -> str:
+              profile: bool, mode: str) -> tuple[str, dict[str, torch.Tensor]]:
     """The trainer's whole loop over ``warmup + steps`` steps, as the median real tokens/s of its logged
-    windows after the warm-up and the ms/step that gives at these batches' mean real tokens."""
+    windows after the warm-up and the ms/step that gives at these batches' mean real tokens; and the
+    weights it ends with."""
     total = warmup + steps
-    training = config.training.replace(steps=total, eval_every=total, checkpoint_every=total)
+    training = config.training.replace(steps=total, eval_every=total, checkpoint_every=total, **TRAINER_MODES[mode])
     trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-loop-")), dataclasses.replace(config, training=training),
                       device, progress=False)
     table = ""
@@ -184,9 +194,15 @@ def loop_line(config: RunConfig, device: torch.device, warmup: int, steps: int, 
     mean_real = statistics.mean(trainer.sampler.batch(step, training.batch_size).real_tokens for step in range(warmup, total))
     seconds = mean_real / rate
     versus = f" ({seconds / step_seconds:.2f}× the trainer step above)" if step_seconds else ""
-    return (f"trainer loop, {'compiled' if trainer.compiled else 'eager'}, {trainer.precision}: median {rate:,.0f} real "
+    line = (f"trainer loop, {step_mode(trainer)}, {trainer.precision}: median {rate:,.0f} real "
             f"tokens/s over {len(windows)} windows of {training.log_every} steps, about {seconds * 1e3:.1f} ms/step"
             f"{versus}{table}")
+    return line, {name: p.detach().cpu() for name, p in trainer.model.named_parameters()}
+
+
+def step_mode(trainer: Trainer) -> str:
+    """How the trainer's step ran, as its lines name it (CUDA graphs apply on CUDA only)."""
+    return "graphs" if trainer.cuda_graphs else "compiled" if trainer.compiled else "eager"
 
 
 def main() -> None:
@@ -204,7 +220,8 @@ def main() -> None:
     parser.add_argument("--trainer-plans", default="auto",
                         help=f"comma-separated batch layouts for the trainer's step: {', '.join(TRAINER_PLANS)} "
                              "(default: auto, the trainer's own)")
-    parser.add_argument("--trainer-modes", default="compiled,eager", help="compiled, eager or both")
+    parser.add_argument("--trainer-modes", default="graphs,eager",
+                        help=f"comma-separated ways to run the trainer's step: {', '.join(TRAINER_MODES)}")
     parser.add_argument("--trainer-precisions", default="preset",
                         help="the trainer's configured precision: preset (the size preset's), bf16, fp32, or a list")
     parser.add_argument("--loop-steps", type=int, default=0,
@@ -214,7 +231,7 @@ def main() -> None:
     plans = args.trainer_plans.split(",")
     modes = args.trainer_modes.split(",")
     precisions = args.trainer_precisions.split(",")
-    unknown = ([name for name in plans if name not in TRAINER_PLANS] + [m for m in modes if m not in ("compiled", "eager")]
+    unknown = ([name for name in plans if name not in TRAINER_PLANS] + [m for m in modes if m not in TRAINER_MODES]
                + [p for p in precisions if p not in ("preset", *PRECISIONS)])
     if unknown:
         raise SystemExit(f"unknown trainer plan, mode or precision {', '.join(map(repr, unknown))}")
@@ -269,10 +286,10 @@ def main() -> None:
 
     config = make_run_config(preset, args.group, 0, batch_size=batch_size)
     trainer_lines = []
-    step_seconds = {}  # (compiled, plan, precision asked) -> seconds per trainer step
-    compiled_modes = [mode == "compiled" for mode in modes if not (args.no_compile and mode == "compiled")]
-    for compiled, plan, precision_asked in ([] if args.skip_trainer else itertools.product(compiled_modes, plans, precisions)):
-        recipe = config.training.replace(compile=compiled, precision=None if precision_asked == "preset" else precision_asked)
+    step_seconds = {}  # (mode, plan, precision asked) -> seconds per trainer step
+    modes = [mode for mode in modes if not (args.no_compile and TRAINER_MODES[mode]["compile"])]
+    for mode, plan, precision_asked in ([] if args.skip_trainer else itertools.product(modes, plans, precisions)):
+        recipe = config.training.replace(**TRAINER_MODES[mode], precision=None if precision_asked == "preset" else precision_asked)
         trainer = Trainer(Path(tempfile.mkdtemp(prefix="interp-bench-")), dataclasses.replace(config, training=recipe),
                           device, progress=False)
         if plan != "auto":
@@ -282,17 +299,24 @@ def main() -> None:
         # Untimed first over every batch: the timed ones may meet part shapes the warmup did not compile.
         trainer_seconds = measure(partial(trainer.train_step, step=100), parts + parts[args.warmup:], device,
                                   len(parts))
-        step_seconds[compiled, plan, precision_asked] = trainer_seconds
+        step_seconds[mode, plan, precision_asked] = trainer_seconds
         part_real = sum(sum(p.real_tokens for p in ps) for ps in parts[args.warmup:]) / args.steps
         part_padded = sum(sum(p.tokens.numel() for p in ps) for ps in parts[args.warmup:]) / args.steps
         trainer_lines.append(
-            f"trainer step, {'compiled' if trainer.compiled else 'eager'}, "
+            f"trainer step, {step_mode(trainer)}, "
             f"{trainer.precision} ({trainer.part_plan}): {part_real / trainer_seconds:,.0f} real tokens/s (padding share {1 - part_real / part_padded:.0%}), "
             f"{trainer_seconds * 1e3:.1f} ms/step; a {preset} run of {training.steps:,} steps: "
             f"{training.steps * trainer_seconds / 60:.1f} minutes of steps")
-    if args.loop_steps:
-        reference = step_seconds.get((not args.no_compile, "auto", "preset"))
-        trainer_lines.append(loop_line(config, device, args.warmup, args.loop_steps, reference, args.loop_profile))
+    first_weights = None
+    for mode in modes if args.loop_steps else []:
+        line, weights = loop_line(config, device, args.warmup, args.loop_steps, step_seconds.get((mode, "auto", "preset")),
+                                  args.loop_profile, mode)
+        if first_weights is None:
+            first_mode, first_weights = mode, weights
+        else:  # the same kernels, replayed or launched: a mode that changes the weights changes the runs
+            difference = max(float((weights[name].float() - first_weights[name].float()).abs().max()) for name in weights)
+            line += f"; final weights against the {first_mode} loop's: max abs diff {difference:.3g}"
+        trainer_lines.append(line)
     hooked.eval()
     examples = evaluation_set(config.group.main.task, config.group.main.max_length, count=batch_size)
     exact_match(hooked, examples, batch_size=batch_size)

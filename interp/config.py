@@ -43,6 +43,9 @@ class TrainConfig:
     with AMX); elsewhere fp32 (``interp.train.computed_precision``)."""
     compile: bool = True
     """``torch.compile`` the training step (on the CPU only where a C++ compiler is found)."""
+    cuda_graphs: bool = True
+    """On CUDA, replay the compiled step's forward and backward as CUDA graphs (``torch.compile``'s
+    ``reduce-overhead`` mode): one launch instead of hundreds, the same kernels (``interp.train.Trainer``)."""
 
     @classmethod
     def from_dict(cls, table: dict[str, Any], where: str = "training") -> TrainConfig:
@@ -60,6 +63,9 @@ class TrainConfig:
             raise InterpError(f"{where}: lr and grad_clip must be positive and weight_decay non-negative")
         if not (0 <= self.warmup_fraction and 0 <= self.decay_fraction and self.warmup_fraction + self.decay_fraction <= 1):
             raise InterpError(f"{where}: warmup_fraction and decay_fraction must be ≥ 0 and sum to at most 1")
+        for name in ("compile", "cuda_graphs"):
+            if not isinstance(getattr(self, name), bool):
+                raise InterpError(f"{where}: {name} must be true or false, got {getattr(self, name)!r}")
         if self.precision not in PRECISIONS:
             raise InterpError(f"{where}: precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
 

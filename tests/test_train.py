@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -198,6 +199,16 @@ def test_bad_training_input(tmp_path, args, message):
     result = subprocess.run([sys.executable, "-m", "interp.train", "--out", str(tmp_path / "r"), *args],
                             capture_output=True, text=True)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_preset_switch_that_is_not_a_boolean_is_a_clear_error(tmp_path):
+    micro = (Path(__file__).parents[1] / "models" / "sizes" / "micro.toml").read_text()
+    preset = tmp_path / "graphs.toml"
+    preset.write_text(micro.replace("[training]", '[training]\ncuda_graphs = "yes"'))
+    result = subprocess.run([*TRAIN, "--model", str(preset), "--out", str(tmp_path / "r")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "cuda_graphs must be true or false, got 'yes'" in result.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
