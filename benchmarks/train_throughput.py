@@ -11,8 +11,9 @@ Everything runs in one process on the same batches, so the ratios mean something
 - ``hooked``: ``HookedTransformer.forward`` (hook points, explicit attention patterns), eager and compiled;
 - ``ours``: ``interp.model.fast_logits`` over the HookedTransformer's own parameters, eager and compiled;
 - the trainer's real step (``interp.train.Trainer.train_step``, deterministic kernels on CUDA), compiled (with
-  CUDA graphs on CUDA: ``graphs``; without them: ``compiled``) and eager, on the batch as the trainer lays it out (its plan, ``interp.train.training_plan``: the fast path's
-  examples packed several to a row, ``interp.data.pack``), or as ``--trainer-plans`` says (``whole``: the
+  CUDA graphs on CUDA: ``graphs``; without them: ``compiled``) and eager, on the batch as the trainer lays
+  it out (its plan, ``interp.train.training_plan``: the fast path's examples packed several to a row,
+  ``interp.data.pack``), or as ``--trainer-plans`` says (``whole``: the
   whole batch at its bucket width; ``parts``: up to four width parts; ``packed``), in the precision its
   size preset asks for or as ``--trainer-precisions`` says (each line names the precision it computed in);
 - with ``--loop-steps N``, the trainer's whole loop (``Trainer.run``: the batch stream, built by a worker
@@ -20,7 +21,8 @@ Everything runs in one process on the same batches, so the ratios mean something
   checkpoint inside) over the warm-up and N steps in each trainer mode, as the median real tokens/s of its
   logged windows after the warm-up, beside the trainer step's on prebuilt batches: the gap between the two
   is what the loop costs. Each loop after the first also reports how far its final weights are from the
-  first's (CUDA graphs replay the same kernels, so 0 is expected). ``--loop-profile`` adds ``torch.profiler``'s table of 10 loop steps (CPU and, on CUDA, GPU time).
+  first's (CUDA graphs replay the same kernels, so 0 is expected). ``--loop-profile`` adds
+  ``torch.profiler``'s table of 10 loop steps (CPU and, on CUDA, GPU time).
 
 The first six run on full batches padded to one width (``--width``, default 128: batch 1024 × 128 tokens,
 the issue's setting) and report padded tokens/s; the trainer's step reports real (non-pad) tokens/s beside
@@ -156,7 +158,6 @@ TRAINER_PLANS = {
 """Batch layouts the trainer's step can be timed with (``auto``: the one the trainer picks)."""
 
 
-@cli_main
 def loop_line(config: RunConfig, device: torch.device, warmup: int, steps: int, step_seconds: float | None,
               profile: bool, mode: str) -> tuple[str, dict[str, torch.Tensor]]:
     """The trainer's whole loop over ``warmup + steps`` steps, as the median real tokens/s of its logged
@@ -205,6 +206,7 @@ def step_mode(trainer: Trainer) -> str:
     return "graphs" if trainer.cuda_graphs else "compiled" if trainer.compiled else "eager"
 
 
+@cli_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="size preset (default: paper on CUDA, small on the CPU)")
@@ -312,10 +314,10 @@ def main() -> None:
         line, weights = loop_line(config, device, args.warmup, args.loop_steps, step_seconds.get((mode, "auto", "preset")),
                                   args.loop_profile, mode)
         if first_weights is None:
-            first_mode, first_weights = mode, weights
+            first_weights = weights
         else:  # the same kernels, replayed or launched: a mode that changes the weights changes the runs
             difference = max(float((weights[name].float() - first_weights[name].float()).abs().max()) for name in weights)
-            line += f"; final weights against the {first_mode} loop's: max abs diff {difference:.3g}"
+            line += f"; final weights against the first loop's: max abs diff {difference:.3g}"
         trainer_lines.append(line)
     hooked.eval()
     examples = evaluation_set(config.group.main.task, config.group.main.max_length, count=batch_size)

@@ -8,10 +8,10 @@ seed: on ``add8_carry`` (reverse addition up to 8 digits with nocarry and carry 
 the head-reuse analysis (``interp.head_overlap``) on the group run, and prints the comparison: addition's
 exact match inside its training lengths, in the transfer window 9–16 and beyond, with and without the
 auxiliaries. The budget is the issue's reference (3000 steps at batch 128 per run, about 12M tokens): on a
-2-core CPU with AMX, which trains in bf16 (``interp.train.computed_precision``), it took 9⅓–12⅓ minutes in all;
-in fp32 (a CPU without AMX) 12¾ minutes in the hour of the 9⅓ and 15½–18 in slower hours, as fast as the
-shared machine ran (benchmarks/RESULTS.md, § Quickstart; not timed on a GPU). ``--steps`` trades that for a smaller budget, at a
-risk: both runs sit on a loss plateau for their first 500–1500 steps, and shorter budgets (2000 steps; 1500
+2-core CPU with AMX, which trains in bf16 (``interp.train.computed_precision``), it took 9⅓–12⅓ minutes in
+all; in fp32 (a CPU without AMX) 12¾ minutes in the hour of the 9⅓ and 15½–18 in slower hours, as fast as
+the shared machine ran (benchmarks/RESULTS.md, § Quickstart; not timed on a GPU). ``--steps`` trades that
+for a smaller budget, at a risk: both runs sit on a loss plateau for their first 500–1500 steps, and shorter budgets (2000 steps; 1500
 for the baseline) left some seeds on it.
 Re-running continues or skips what is done (each run is resumable).
 
