@@ -9,10 +9,19 @@ first wrong one, both fail — so evaluation is one batched forward pass per chu
 agree on a trained model (tests/test_evaluate.py). Pitfall: for mqar the keys are teacher-forced, so
 greedy decoding must force them too for the equivalence to hold.
 
-Generalisation gap (Cai et al., arXiv 2506.09251, Fig. 10): GG = mean over evaluated lengths l ≤ L_aux of
-|acc_aux(l) − acc_main(l)|, the aux curve being the mean over the auxiliary tasks; 0 is perfect transfer.
-Transfer-window accuracy: the main task's mean accuracy over lengths in (L_main, L_aux]. Both are None
-for a baseline group (no auxiliary task). Accuracies carry Wilson 95% intervals.
+Generalisation gap (Cai et al., arXiv 2506.09251, Fig. 10): GG = mean over evaluated lengths
+l ≤ max(L_main, L_aux) of |acc_aux(l) − acc_main(l)|, the aux curve being the mean over the auxiliary
+tasks and L_aux the largest auxiliary training length; 0 is perfect transfer. Transfer runs both ways:
+when the auxiliary is shorter than the main task, the gap is where the auxiliary fails between L_aux and
+L_main (a GG taken only up to L_aux would be 0 by construction there; the paper reports 0.60 for M = 16,
+X = 4). Transfer-window accuracy: the mean accuracy of the shorter-trained side (the main task when
+L_aux > L_main, the aux curve otherwise) over lengths in (min(L_main, L_aux), max(L_main, L_aux)].
+
+Pitfall: a model that has learned nothing has GG ≈ 0 too (both curves at 0). Every record therefore
+carries ``learned`` — each task at or above 0.9 mean exact match over its own evaluated training lengths
+(``training_accuracy``) — and transfer verdicts and correlations use learned checkpoints only. GG and the
+window are None for a baseline group; ``learned`` is defined for every group. Readers recompute them from the stored accuracies (:func:`with_transfer_metrics`), so every
+record is read with these definitions. Accuracies carry Wilson 95% intervals.
 
 Writes ``eval/step_NNNNNN.json`` and ``eval/accuracy_step_NNNNNN.html`` per run; given several runs of
 one group (seeds), also one figure with every seed, the best (highest mean main-task accuracy) in bold.
@@ -45,6 +54,8 @@ from interp.tasks import Examples, get_task
 
 Counts = dict[str, dict[int, tuple[int, int]]]
 """task → length → (correct, total)."""
+LEARNED_THRESHOLD = 0.9
+"""Mean exact match over a task's own training lengths at or above which it counts as learned (SPEC §6)."""
 
 
 @torch.no_grad()
@@ -101,23 +112,96 @@ def count_correct(
     return counts
 
 
+def aux_curve(group: TaskGroup, accuracy: dict[str, dict[int, float]]) -> dict[int, float]:
+    """The auxiliary curve: per length, the mean over the auxiliary tasks evaluated there."""
+    lengths = sorted({length for spec in group.aux for length in accuracy.get(spec.task, {})})
+    curve = {}
+    for length in lengths:
+        values = [accuracy[spec.task][length] for spec in group.aux if length in accuracy.get(spec.task, {})]
+        curve[length] = float(np.mean(values))
+    return curve
+
+
 def generalization_gap(group: TaskGroup, accuracy: dict[str, dict[int, float]]) -> float | None:
-    """Mean |acc_aux(l) − acc_main(l)| over evaluated l ≤ L_aux (aux = mean of the auxiliaries)."""
+    """Mean |acc_aux(l) − acc_main(l)| over evaluated l ≤ max(L_main, L_aux) (SPEC §6): both ways, so an
+    auxiliary shorter than the main task shows its own failure between L_aux and L_main."""
     if not group.aux:
         return None
-    gaps = []
-    for length, main in accuracy[group.main.task].items():
-        aux = [accuracy[spec.task][length] for spec in group.aux if length in accuracy[spec.task]]
-        if length <= group.aux_length and aux:
-            gaps.append(abs(float(np.mean(aux)) - main))
+    aux = aux_curve(group, accuracy)
+    top = max(group.main.max_length, group.aux_length)
+    gaps = [abs(aux[length] - main) for length, main in accuracy[group.main.task].items()
+            if length <= top and length in aux]
     return float(np.mean(gaps)) if gaps else None
 
 
+def transfer_window(group: TaskGroup) -> tuple[str, int, int] | None:
+    """``(side, low, high)``: the shorter-trained side (``main`` or ``aux``) and the lengths (low, high] it
+    must reach by transfer; None for a baseline or when both sides train to one length."""
+    if not group.aux or group.main.max_length == group.aux_length:
+        return None
+    low, high = sorted((group.main.max_length, group.aux_length))
+    return ("main" if group.main.max_length < group.aux_length else "aux"), low, high
+
+
 def transfer_window_accuracy(group: TaskGroup, accuracy: dict[str, dict[int, float]]) -> float | None:
-    """Mean main-task accuracy over evaluated lengths in (L_main, L_aux]."""
-    window = [acc for length, acc in accuracy[group.main.task].items()
-              if group.main.max_length < length <= group.aux_length]
-    return float(np.mean(window)) if group.aux and window else None
+    """Mean accuracy of the shorter-trained side over evaluated lengths in (min(L_main, L_aux), max(…)]."""
+    window = transfer_window(group)
+    if window is None:
+        return None
+    side, low, high = window
+    curve = accuracy[group.main.task] if side == "main" else aux_curve(group, accuracy)
+    values = [value for length, value in curve.items() if low < length <= high]
+    return float(np.mean(values)) if values else None
+
+
+def training_accuracy(group: TaskGroup, accuracy: dict[str, dict[int, float]]) -> dict[str, float | None]:
+    """Per task, its mean exact match over the evaluated lengths it was trained on (None if none was)."""
+    means = {}
+    for spec in group.specs:
+        values = [value for length, value in accuracy.get(spec.task, {}).items() if length <= spec.max_length]
+        means[spec.task] = float(np.mean(values)) if values else None
+    return means
+
+
+def is_learned(training: dict[str, float | None], threshold: float = LEARNED_THRESHOLD) -> bool | None:
+    """Every task at or above ``threshold`` on its own training lengths; None when one was not evaluated there.
+
+    An unlearned checkpoint (step 0, a run on its loss plateau) has GG ≈ 0 because both curves are ≈ 0: that
+    is not transfer, so verdicts and correlations use learned checkpoints only (SPEC §6)."""
+    if any(value is None for value in training.values()):
+        return None
+    return all(value >= threshold for value in training.values())
+
+
+def transfer_metrics(
+    group: TaskGroup, accuracy: dict[str, dict[int, float]], threshold: float = LEARNED_THRESHOLD,
+) -> dict[str, Any]:
+    """GG, the transfer window and its accuracy, per-task training accuracy and ``learned`` (SPEC §6)."""
+    window = transfer_window(group)
+    training = training_accuracy(group, accuracy)
+    return {
+        "gg": generalization_gap(group, accuracy),
+        "transfer_window_accuracy": transfer_window_accuracy(group, accuracy),
+        "transfer_window": None if window is None else {"side": window[0], "lengths": [window[1], window[2]]},
+        "learned": is_learned(training, threshold),
+        "learned_threshold": threshold,
+        "training_accuracy": training,
+    }
+
+
+def summary_accuracy(summary: dict[str, Any]) -> dict[str, dict[int, float]]:
+    """task → length → exact match, from an evaluation record."""
+    return {task: {int(length): value for length, value in record["accuracy"].items()}
+            for task, record in summary["tasks"].items()}
+
+
+def with_transfer_metrics(
+    summary: dict[str, Any], group: TaskGroup, threshold: float = LEARNED_THRESHOLD,
+) -> dict[str, Any]:
+    """The record with its transfer metrics computed again from its accuracies: every reader gets SPEC §6's
+    definitions (and ``threshold``), also from a file written before they changed."""
+    return {"step": summary["step"], **transfer_metrics(group, summary_accuracy(summary), threshold),
+            "tasks": summary["tasks"]}
 
 
 def summarize(group: TaskGroup, counts: Counts, step: int) -> dict[str, Any]:
@@ -134,12 +218,7 @@ def summarize(group: TaskGroup, counts: Counts, step: int) -> dict[str, Any]:
             "ci": intervals,
             "n": {str(length): total for length, (_, total) in by_length.items()},
         }
-    return {
-        "step": step,
-        "gg": generalization_gap(group, accuracy),
-        "transfer_window_accuracy": transfer_window_accuracy(group, accuracy),
-        "tasks": tasks,
-    }
+    return {"step": step, **transfer_metrics(group, accuracy), "tasks": tasks}
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -157,10 +236,26 @@ def format_table(summary: dict[str, Any]) -> str:
             cells.append(f"{'':>11}" if value is None else f"{100 * value:>9.1f}%{trained}")
         rows.append(f"{length:>6} " + " ".join(cells))
     rows.append("(* = within the task's training lengths)")
-    gg, window = summary["gg"], summary["transfer_window_accuracy"]
-    rows.append(f"step {summary['step']}: GG = {'n/a' if gg is None else f'{gg:.3f}'}, transfer-window accuracy = "
-                f"{'n/a' if window is None else f'{100 * window:.1f}%'}")
+    rows.append(f"step {summary['step']}: {metrics_line(summary)}")
     return "\n".join(rows)
+
+
+def metrics_line(summary: dict[str, Any]) -> str:
+    """``GG = 0.120, transfer-window accuracy = 80.0% (main, lengths 9-16), learned`` in words."""
+    gg, window, learned = summary["gg"], summary["transfer_window_accuracy"], summary.get("learned")
+    where = summary.get("transfer_window")
+    text = f"GG = {'n/a' if gg is None else f'{gg:.3f}'}, transfer-window accuracy = "
+    text += "n/a" if window is None else f"{100 * window:.1f}%"
+    if where:
+        low, high = where["lengths"]
+        text += f" ({where['side']}, lengths {low + 1}-{high})"
+    threshold = summary.get("learned_threshold", LEARNED_THRESHOLD)
+    if learned is None:
+        text += "; learned: unknown (a task was not evaluated on its training lengths)"
+    elif not learned:
+        text += (f"; NOT learned (a task is below {threshold:.0%} on its training lengths), so GG says nothing "
+                 "about transfer")
+    return text
 
 
 def accuracy_figure(runs: list[tuple[str, dict[str, Any]]], group: TaskGroup) -> go.Figure:
@@ -185,9 +280,10 @@ def accuracy_figure(runs: list[tuple[str, dict[str, Any]]], group: TaskGroup) ->
                 "width": 3.5 if bold else 1.2}, opacity=1.0 if bold else 0.45, marker={"size": 5 if bold else 3},
                 hovertemplate=f"{name}<br>length %{{x}}: %{{y:.1%}}<extra></extra>"))
     mark_training_lengths(figure, {spec.task: spec.max_length for spec in group.specs}, colours)
-    gg = runs[best][1]["gg"]
+    gg, learned = runs[best][1]["gg"], runs[best][1].get("learned")
     title = f"{group.name}: exact match vs length (step {runs[best][1]['step']}"
-    title += f", GG {gg:.3f})" if gg is not None else ")"
+    title += f", GG {gg:.3f}" if gg is not None else ""
+    title += ", not learned)" if learned is False else ")"
     if len(runs) > 1:
         title += f" — {len(runs)} runs, best ({runs[best][0]}) in bold"
     figure.update_layout(title=title, xaxis_title="length", yaxis_title="exact match",
@@ -234,9 +330,10 @@ def evaluate_run(
     return summaries
 
 
-def read_evaluation(run_dir: Path, step: int) -> dict[str, Any] | None:
+def read_evaluation(run_dir: Path, step: int, group: TaskGroup) -> dict[str, Any] | None:
+    """The saved evaluation of a checkpoint, its transfer metrics computed again (:func:`with_transfer_metrics`)."""
     path = Path(run_dir) / "eval" / f"step_{step:06d}.json"
-    return read_json(path) if path.is_file() else None
+    return with_transfer_metrics(read_json(path), group) if path.is_file() else None
 
 
 def pick_device(name: str) -> torch.device:

@@ -311,7 +311,7 @@ def finetune_revisions(
         if status:
             return status
         step = checkpoint_steps(run)[-1]
-        summary = read_evaluation(run, step) or evaluate_run(run, [step], eval_count, None, device, quiet=not progress)[-1]
+        summary = read_evaluation(run, step, group) or evaluate_run(run, [step], eval_count, None, device, quiet=not progress)[-1]
         results.append((revision, run, summary))
     figure_path = out / f"revisions_{group.name}.html"
     write_html(figure_path, [revisions_figure([(revision, summary) for revision, _, summary in results], group,
@@ -319,7 +319,7 @@ def finetune_revisions(
     write_json(out / "revisions.json", {
         "pretrained": source.name, "group": group.name, "main": group.main.task, "steps": training.steps,
         "revisions": [{"revision": revision, "run": run.name, "commit": read_config(run).pretrained["commit"],
-                       "step": summary["step"], "gg": summary["gg"],
+                       "step": summary["step"], "gg": summary["gg"], "learned": summary["learned"],
                        "transfer_window_accuracy": summary["transfer_window_accuracy"],
                        "accuracy": summary["tasks"][group.main.task]["accuracy"]}
                       for revision, run, summary in results]})

@@ -66,7 +66,7 @@ def evaluation_of(run: Path, count: int, device, quiet: bool) -> dict:
     transfer window too), reusing a saved one made with at least ``count`` examples at those lengths."""
     step = checkpoint_steps(run)[-1]
     lengths = load_group(GROUP).eval_lengths("add")
-    cached = read_evaluation(run, step)
+    cached = read_evaluation(run, step, read_config(run).group)
     if cached is not None:
         counts = cached["tasks"]["add"]["n"]
         if all(counts.get(str(length), 0) >= count for length in lengths):

@@ -1,13 +1,16 @@
 """Seeds are the unit of replication: every group's result summarised over its runs.
 
-    python -m interp.seeds --runs DIR [DIR ...] [--eval-count N] [--eval-lengths 1-40] [--json FILE]
+    python -m interp.seeds --runs DIR [DIR ...] [--eval-count N] [--eval-lengths 1-40] [--learned-threshold 0.9]
+                           [--json FILE]
 
 Length-generalisation transfer is seed-unstable (Cai et al., "Extrapolation by Association: Length
 Generalization Transfer in Transformers", arXiv 2506.09251: some seeds transfer, some do not), so one run
 says little and a group's result is a distribution over seeds. Runs are grouped by group name and
 positional encoding (RoPE and NoPE runs of one group are different experiments); for each group this
 reports, at every run's final checkpoint, the mean generalisation gap (GG) and the mean transfer-window
-accuracy over seeds, each with a percentile bootstrap interval over seeds, and the best seed. The best
+accuracy over the seeds that learned their training lengths (``learned``, SPEC §6: a run that learned
+nothing has GG ≈ 0 without any transfer, so it is left out and listed), each with a percentile bootstrap
+interval over seeds, and the best seed. The best
 seed is the one with the highest mean main-task accuracy over the evaluated lengths, the same rule that
 draws it in bold in ``interp.evaluate``'s figures.
 
@@ -34,7 +37,15 @@ import torch
 from interp.config import RunConfig
 from interp.data import DEFAULT_TEST_COUNT
 from interp.errors import InterpError, cli_main
-from interp.evaluate import evaluate_run, evaluation_lengths, mean_main_accuracy, parse_lengths, pick_device
+from interp.evaluate import (
+    LEARNED_THRESHOLD,
+    evaluate_run,
+    evaluation_lengths,
+    mean_main_accuracy,
+    parse_lengths,
+    pick_device,
+    with_transfer_metrics,
+)
 from interp.groups import TaskGroup
 from interp.run import CONFIG_FILE, checkpoint_stem, read_config, resolve_step
 from interp.stats import bootstrap_mean, finite, none_if_nan
@@ -96,9 +107,10 @@ def evaluation_is_fresh(
 
 def evaluations(
     run_dir: Path, steps: Sequence[int], count: int | None = None, lengths: list[int] | None = None,
-    device: torch.device | str = "cpu", config: RunConfig | None = None,
+    device: torch.device | str = "cpu", config: RunConfig | None = None, threshold: float = LEARNED_THRESHOLD,
 ) -> dict[int, dict[str, Any]]:
-    """``interp.evaluate`` summaries of the given checkpoints: fresh ones from ``eval/``, the rest computed."""
+    """``interp.evaluate`` summaries of the given checkpoints: fresh ones from ``eval/``, the rest computed; their
+    transfer metrics computed from the accuracies with ``threshold`` for ``learned``."""
     config = config or read_config(run_dir)
     found: dict[int, dict[str, Any]] = {}
     missing = []
@@ -113,7 +125,7 @@ def evaluations(
         computed = evaluate_run(Path(run_dir), missing, count or DEFAULT_TEST_COUNT, lengths, torch.device(device),
                                 quiet=True)
         found.update(zip(missing, computed))
-    return {step: found[step] for step in steps}
+    return {step: with_transfer_metrics(found[step], config.group, threshold) for step in steps}
 
 
 @dataclass(frozen=True)
@@ -152,20 +164,24 @@ class RunResult:
         return self.evaluation["transfer_window_accuracy"]
 
     @property
+    def learned(self) -> bool | None:
+        return self.evaluation["learned"]
+
+    @property
     def main_accuracy(self) -> float:
         return mean_main_accuracy(self.evaluation, self.group)
 
 
 def final_results(
     runs: Sequence[Path], count: int | None = None, lengths: list[int] | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str = "cpu", threshold: float = LEARNED_THRESHOLD,
 ) -> list[RunResult]:
     """Every run at its last checkpoint, evaluated (reusing fresh evaluations)."""
     results = []
     for run, label in zip(runs, run_labels(runs)):
         config = read_config(run)
         step = resolve_step(run, None)
-        evaluation = evaluations(run, [step], count, lengths, device, config)[step]
+        evaluation = evaluations(run, [step], count, lengths, device, config, threshold)[step]
         results.append(RunResult(run, label, config, step, evaluation))
     return results
 
@@ -193,11 +209,15 @@ def over_seeds(values: Sequence[float | None], seed: int = 0) -> dict[str, Any]:
 
 
 def summarize_seeds(results: Iterable[RunResult], seed: int = 0) -> list[dict[str, Any]]:
-    """One summary per (group, positional encoding, model): means over seeds, intervals, the best seed."""
+    """One summary per (group, positional encoding, model): means over seeds, intervals, the best seed.
+
+    GG and the transfer-window accuracy are averaged over the *learned* seeds only (an unlearned run has
+    GG ≈ 0 without any transfer); the seeds left out are listed under ``unlearned``."""
     summaries = []
     for (name, positional, model), members in by_group(results).items():
         group = members[0].group
         best = max(members, key=lambda result: result.main_accuracy)
+        learned = [result for result in members if result.learned]
         summaries.append({
             "group": name,
             "kind": group.kind,
@@ -208,11 +228,14 @@ def summarize_seeds(results: Iterable[RunResult], seed: int = 0) -> list[dict[st
             "seeds": [result.seed for result in members],
             "runs": [result.label for result in members],
             "steps": [result.step for result in members],
-            "gg": over_seeds([result.gg for result in members], seed),
-            "transfer_window_accuracy": over_seeds([result.transfer_window_accuracy for result in members], seed),
+            "learned": [result.learned for result in members],
+            "learned_threshold": members[0].evaluation["learned_threshold"],
+            "unlearned": [result.label for result in members if not result.learned],
+            "gg": over_seeds([result.gg for result in learned], seed),
+            "transfer_window_accuracy": over_seeds([result.transfer_window_accuracy for result in learned], seed),
             "main_accuracy": over_seeds([result.main_accuracy for result in members], seed),
             "best": {"run": best.label, "seed": best.seed, "main_accuracy": best.main_accuracy, "gg": best.gg,
-                     "transfer_window_accuracy": best.transfer_window_accuracy},
+                     "transfer_window_accuracy": best.transfer_window_accuracy, "learned": best.learned},
         })
     return summaries
 
@@ -233,19 +256,26 @@ def format_value(value: float | None, percent: bool = False) -> str:
 
 
 def format_seeds_table(summaries: list[dict[str, Any]]) -> str:
-    """One line per group: seeds, mean GG and transfer-window accuracy with intervals, the best seed."""
-    header = (f"{'group':<18} {'pos':<4} {'model':<10} {'kind':<8} {'seeds':>5}  {'GG mean [95% CI]':<24} "
+    """One line per group: seeds (learned of all), mean GG and transfer-window accuracy over the learned seeds
+    with intervals, the best seed."""
+    header = (f"{'group':<18} {'pos':<4} {'model':<10} {'kind':<8} {'learned':>7}  {'GG mean [95% CI]':<24} "
               f"{'transfer window [95% CI]':<26} best seed (main acc, GG)")
     rows = [header, "-" * len(header)]
     for summary in summaries:
         best = summary["best"]
+        learned = f"{sum(bool(flag) for flag in summary['learned'])}/{len(summary['seeds'])}"
         rows.append(
             f"{summary['group']:<18} {summary['positional']:<4} {summary['model']:<10} {summary['kind']:<8} "
-            f"{len(summary['seeds']):>5}  "
+            f"{learned:>7}  "
             f"{format_estimate(summary['gg']):<24} {format_estimate(summary['transfer_window_accuracy'], True):<26} "
-            f"{best['seed']} ({format_value(best['main_accuracy'], True)}, {format_value(best['gg'])})")
-    rows.append("GG: 0 = perfect transfer (mean |acc_aux − acc_main| up to the aux length); intervals: bootstrap "
-                "over seeds")
+            f"{best['seed']} ({format_value(best['main_accuracy'], True)}, {format_value(best['gg'])}"
+            f"{'' if best['learned'] else ', not learned'})")
+    threshold = summaries[0]["learned_threshold"] if summaries else LEARNED_THRESHOLD
+    rows.append(f"GG: 0 = perfect transfer (mean |acc_aux − acc_main| up to the longer training length); learned: "
+                f"every task ≥ {threshold:.0%} on its training lengths; GG and window over learned seeds only; "
+                "intervals: bootstrap over seeds")
+    rows += [f"not learned, left out of GG: {', '.join(summary['unlearned'])} ({summary['group']})"
+             for summary in summaries if summary["unlearned"]]
     return "\n".join(rows)
 
 
@@ -257,6 +287,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"examples per task and length when an evaluation is (re)computed "
                              f"(default: reuse any, else {DEFAULT_TEST_COUNT})")
     parser.add_argument("--eval-lengths", nargs="+", help="evaluation lengths, e.g. 1-40 (default: SPEC §6's)")
+    parser.add_argument("--learned-threshold", type=float, default=LEARNED_THRESHOLD,
+                        help="mean exact match every task needs on its training lengths for a checkpoint to count as "
+                             f"learned (default {LEARNED_THRESHOLD})")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
 
 
@@ -276,17 +309,21 @@ class RunSelection:
     eval_count: int | None
     eval_lengths: list[int] | None
     device: torch.device
+    learned_threshold: float = LEARNED_THRESHOLD
 
 
 def parse_run_arguments(args: argparse.Namespace) -> RunSelection:
     if args.eval_count is not None and args.eval_count < 1:
         raise InterpError("--eval-count must be at least 1")
+    if not 0 <= args.learned_threshold <= 1:
+        raise InterpError(f"--learned-threshold is a fraction in [0, 1], got {args.learned_threshold}")
     return RunSelection(expand_runs(args.runs), args.eval_count, parse_lengths(args.eval_lengths),
-                        pick_device(args.device))
+                        pick_device(args.device), args.learned_threshold)
 
 
 def selected_results(selection: RunSelection) -> list[RunResult]:
-    return final_results(selection.runs, selection.eval_count, selection.eval_lengths, selection.device)
+    return final_results(selection.runs, selection.eval_count, selection.eval_lengths, selection.device,
+                         selection.learned_threshold)
 
 
 @cli_main

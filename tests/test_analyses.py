@@ -11,11 +11,20 @@ from pathlib import Path
 import micro_runs
 import numpy as np
 import pytest
-from micro_runs import ANALYSIS_OPTIONS, EVAL_COUNT, RUNS
+from micro_runs import ANALYSIS_OPTIONS, EVAL_COUNT, RUNS, UNLEARNED_OK
 
 from interp.errors import InterpError
 from interp.groups import TaskGroup, TaskSpec
-from interp.seeds import RunResult, evaluations, expand_runs, final_results, main, run_labels, summarize_seeds
+from interp.seeds import (
+    RunResult,
+    evaluations,
+    expand_runs,
+    final_results,
+    format_seeds_table,
+    main,
+    run_labels,
+    summarize_seeds,
+)
 
 ANALYSES = Path(__file__).resolve().parents[1] / "analyses"
 
@@ -27,7 +36,7 @@ def analysed(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def results(analysed):
-    return final_results(expand_runs([analysed]), EVAL_COUNT)
+    return final_results(expand_runs([analysed]), EVAL_COUNT, threshold=UNLEARNED_OK)
 
 
 def load_script(name: str):
@@ -93,6 +102,16 @@ def test_seeds_summary_over_final_checkpoints(results):
     assert summaries["tiny_control", "rope"]["main"] == {"task": "reverse", "max_length": 4}
 
 
+def test_unlearned_seeds_are_left_out_of_gg(analysed):
+    summaries = summarize_seeds(final_results(expand_runs([analysed]), EVAL_COUNT))  # the default threshold, 0.9
+    for summary in summaries:
+        assert summary["learned"] == [False] * len(summary["seeds"]) and summary["unlearned"] == summary["runs"]
+        assert summary["gg"]["mean"] is None and summary["transfer_window_accuracy"]["mean"] is None
+        assert summary["main_accuracy"]["mean"] is not None  # still described
+    table = format_seeds_table(summaries)
+    assert "0/2" in table and "not learned, left out of GG: tiny_s0, tiny_s1 (tiny)" in table
+
+
 def test_seeds_command(analysed, tmp_path, capsys):
     main(["--runs", str(analysed), "--eval-count", str(EVAL_COUNT), "--device", "cpu", "--json",
           str(tmp_path / "seeds.json")])
@@ -152,14 +171,15 @@ def test_gg_table_cells_against_the_paper(results):
 
 
 def test_rope_vs_nope_script(analysed, results, tmp_path, capsys):
-    out = run_script(capsys, "rope_vs_nope", "--runs", str(analysed), "--out", str(tmp_path), "--device", "cpu")
+    out = run_script(capsys, "rope_vs_nope", "--runs", str(analysed), "--out", str(tmp_path), "--device", "cpu",
+                     "--learned-threshold", str(UNLEARNED_OK))
     tiny = {result.positional: [] for result in results if result.group.name == "tiny"}
     for result in results:
         if result.group.name == "tiny":
             tiny[result.positional].append(result.gg)
     delta = np.mean(tiny["nope"]) - np.mean(tiny["rope"])
     row = next(line for line in out.splitlines() if line.startswith("tiny "))
-    assert row.endswith(f"{delta:+.3f}") and "(2)" in row and "(1)" in row
+    assert row.endswith(f"{delta:+.3f}") and "(2/2)" in row and "(1/1)" in row
     control = next(line for line in out.splitlines() if line.startswith("tiny_control"))
     assert control.rstrip().endswith("—")  # no NoPE control run
     offline_page(tmp_path / "rope_vs_nope.html")

@@ -14,7 +14,9 @@ from interp.evaluate import (
     generalization_gap,
     parse_lengths,
     summarize,
+    transfer_metrics,
     transfer_window_accuracy,
+    with_transfer_metrics,
 )
 from interp.groups import TaskGroup, TaskSpec
 from interp.stats import wilson_interval
@@ -79,6 +81,55 @@ def test_generalization_gap_and_transfer_window_by_hand():
     assert generalization_gap(alone, accuracy) is None and transfer_window_accuracy(alone, accuracy) is None
 
 
+def step_curve(reach: int, top: int = 40) -> dict[int, float]:
+    """Exact match 1 up to ``reach``, 0 after it, at lengths 1 … ``top``."""
+    return {length: float(length <= reach) for length in range(1, top + 1)}
+
+
+@pytest.mark.parametrize("main, aux, main_reach, aux_reach, gg, window", [
+    (16, 32, 16, 32, 16 / 32, 0.0),   # no transfer, aux longer: the main task fails on (16, 32]
+    (16, 32, 32, 32, 0.0, 1.0),       # full transfer
+    (16, 4, 16, 4, 12 / 16, 0.0),     # aux shorter, no transfer: 0 if GG stopped at L_aux (the paper: 0.60)
+    (32, 8, 32, 32, 0.0, 1.0),        # aux shorter and it extrapolates to the main length
+    (8, 8, 8, 8, 0.0, None),          # equal lengths: no window
+])
+def test_generalization_gap_both_ways(main, aux, main_reach, aux_reach, gg, window):
+    group = TaskGroup("g", TaskSpec("add", main), (TaskSpec("nocarry", aux), TaskSpec("carry", aux)))
+    accuracy = {"add": step_curve(main_reach), "nocarry": step_curve(aux_reach), "carry": step_curve(aux_reach)}
+    assert generalization_gap(group, accuracy) == pytest.approx(gg)
+    if window is None:
+        assert transfer_window_accuracy(group, accuracy) is None and transfer_metrics(group, accuracy)["transfer_window"] is None
+    else:
+        assert transfer_window_accuracy(group, accuracy) == pytest.approx(window)
+        side = "main" if main < aux else "aux"
+        assert transfer_metrics(group, accuracy)["transfer_window"] == {"side": side, "lengths": sorted([main, aux])}
+    assert transfer_metrics(group, accuracy)["learned"] is True
+
+
+def test_unlearned_checkpoint_has_gg_zero_but_is_not_learned():
+    group = TaskGroup("g", TaskSpec("add", 8), (TaskSpec("nocarry", 16),))
+    nothing = {"add": step_curve(0), "nocarry": step_curve(0)}
+    metrics = transfer_metrics(group, nothing)
+    assert metrics["gg"] == 0 and metrics["learned"] is False
+    assert metrics["training_accuracy"] == {"add": 0.0, "nocarry": 0.0}
+    half = {"add": step_curve(8), "nocarry": step_curve(12)}  # nocarry right on 12 of its 16 training lengths
+    assert transfer_metrics(group, half)["learned"] is False
+    assert transfer_metrics(group, half, threshold=0.7)["learned"] is True
+    untrained_lengths = {"add": {20: 0.0}, "nocarry": {20: 0.0}}  # no training length evaluated: unknown
+    assert transfer_metrics(group, untrained_lengths)["learned"] is None
+    baseline = TaskGroup("only", TaskSpec("add", 8))
+    assert transfer_metrics(baseline, {"add": step_curve(8)})["learned"] is True
+
+
+def test_saved_records_are_read_with_the_current_definitions():
+    group = TaskGroup("g", TaskSpec("add", 16), (TaskSpec("nocarry", 4),))
+    counts = {"add": {n: (int(n <= 16), 1) for n in range(1, 21)}, "nocarry": {n: (int(n <= 4), 1) for n in range(1, 21)}}
+    summary = summarize(group, counts, step=3)
+    old = {**summary, "gg": 0.0}
+    del old["learned"]
+    assert with_transfer_metrics(old, group) == summary
+
+
 def test_summary_record():
     counts = {"add": {1: (10, 10), 5: (3, 10)}, "nocarry": {1: (10, 10), 5: (9, 10)}, "carry": {1: (10, 10), 5: (7, 10)}}
     summary = summarize(GROUP, counts, step=7)
@@ -112,7 +163,8 @@ def test_evaluate_command_writes_json_and_offline_figure(trained_run, tmp_path):
     result = evaluate("--run", str(trained_run), "--count", "32", "--lengths", "1-6", "10")
     assert result.returncode == 0, result.stderr
     record = json.loads((trained_run / "eval" / "step_000300.json").read_text())
-    assert set(record) == {"step", "gg", "transfer_window_accuracy", "tasks"} and record["step"] == 300
+    assert set(record) == {"step", "gg", "transfer_window_accuracy", "transfer_window", "learned", "learned_threshold",
+                           "training_accuracy", "tasks"} and record["step"] == 300
     assert set(record["tasks"]["copy"]["accuracy"]) == {"1", "2", "3", "4", "5", "6", "10"}
     assert record["tasks"]["reverse"]["n"]["3"] == 32
     assert "GG =" in result.stdout and "copy" in result.stdout
