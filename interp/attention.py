@@ -177,6 +177,7 @@ class AttentionForm(enum.Enum):
 
     @property
     def units(self) -> str:
+        """What the numbers of this form measure, and their range."""
         if self is AttentionForm.LAYOUT_FREE:
             return "Jensen–Shannon distance between attention-by-offset profiles (base 2, 0 to 1)"
         return "Σ|Ā_A − Ā_B| over query × key entries (0 to 2 per query row)"
