@@ -203,17 +203,17 @@ def test_mixed_lengths_use_those_with_a_common_part_and_report_the_weakest_form(
         attention_difference(stats_a, stats_b, [])
 
 
-# The form of every pair of every group in models/groups at lengths 3, 4 and 8 (mazes: 4 and 8): add and
-# mul prompts (a+b= against a*b with b of 3 digits: 2n + 5 against n + 8 tokens) coincide at length 3 only;
-# copy and mqar answers (n against 3·ceil(n/4) tokens) coincide at length 3; maze prompts have one length
-# (5n + 6) but put nodes and separators at different positions in each example.
+# The form of every pair of every group in models/groups at lengths 3, 4 and 8 (mazes 4 and 8; copy|mqar also
+# 6). Add and mul prompts (a+b= against a*b with b of 3 digits: 2n + 5 against n + 8 tokens) coincide at
+# length 3 only; copy and mqar answers (n against 3·ceil(n/4) tokens) coincide at lengths 3, 6 and 9; maze
+# prompts have one length (5n + 6) but put nodes and separators at different positions in each example.
 EXPECTED_FORMS = {
     **{frozenset(pair): dict.fromkeys((3, 4, 8), SHARED) for pair in (
         ("add", "nocarry"), ("add", "carry"), ("nocarry", "carry"), ("add", "sub"), ("copy", "reverse"),
         ("capreverse", "capitalize"), ("capreverse", "reverse"), ("capitalize", "reverse"))},
     frozenset(("add", "copyfirst")): dict.fromkeys((3, 4, 8), COMMON),
     frozenset(("add", "mul")): {3: COMMON, 4: FREE, 8: FREE},
-    frozenset(("copy", "mqar")): {3: SHARED, 4: COMMON, 8: COMMON},
+    frozenset(("copy", "mqar")): {3: SHARED, 4: COMMON, 6: SHARED, 8: COMMON},
     frozenset(("dfs", "path")): {4: FREE, 8: FREE},
 }
 
