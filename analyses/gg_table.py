@@ -3,17 +3,22 @@
     python analyses/gg_table.py --runs runs/ [--out figures/] [--eval-count N]
 
 Cai et al. (arXiv 2506.09251, Fig. 10) train reverse addition up to M digits with its sub-tasks (nocarry,
-carry) up to X digits, for M in 4–32 and X in 4–256, and report the mean GG over 3 seeds: transfer is
+carry) up to X digits, for M and X in {4, 8, …, 256}, and report the mean GG over 3 seeds: transfer is
 best when X/M lies in [0.5, 2] and degrades when the auxiliary is much longer or shorter. Each run's
 lengths are read from its config (``group.main.max_length`` and the largest auxiliary ``max_length``);
 runs are put in one table per task shape (main task ← auxiliary tasks) and positional encoding, and
-each cell is the mean GG at the final checkpoint over the runs (seeds) in it. The table is printed with
-the paper's value beside each of ours (SPEC §6); the paper's values are for add ← nocarry + carry, so
-for another shape they are a reference for the pattern, not numbers to match.
+each cell is the mean GG at the final checkpoint over the runs (seeds) in it, read from each run's
+evaluation summary. The table is printed with the paper's value beside each of ours for all 49 cells of
+SPEC §6; the paper's values are for add ← nocarry + carry, so for another shape they are a reference for
+the pattern, not numbers to match.
 
-Writes ``OUT/gg_table.html``: our table and the paper's as heatmaps on one fixed 0–1 scale.
+Learned runs only. A model that learned nothing has GG 0, which is not transfer (SPEC §6), so a run
+whose summary says ``learned: false`` is shown in its cell's count and listed, but left out of the
+mean and the comparison. A summary written before the flag existed has no ``learned``; such runs are
+counted and the table says how many could not be checked.
+
+Writes ``OUT/gg_table.html``: our table (learned runs) and the paper's as heatmaps on one fixed 0–1 scale.
 """
-
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,29 +34,54 @@ from interp.seeds import RunResult, figure_parser, parse_run_arguments, selected
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 PAPER_SHAPE = ("add", ("carry", "nocarry"))
 PAPER_AUX_LENGTHS = (4, 8, 16, 32, 64, 128, 256)
-PAPER_GG = {  # SPEC §6, rows M, columns PAPER_AUX_LENGTHS
+PAPER_GG = {  # SPEC §6, rows M, columns PAPER_AUX_LENGTHS (the same lengths)
     4: (0.00, 0.41, 0.65, 0.78, 0.78, 0.78, 0.75),
     8: (0.28, 0.00, 0.27, 0.74, 0.91, 0.91, 0.89),
     16: (0.60, 0.03, 0.00, 0.23, 0.67, 0.90, 0.95),
     32: (0.90, 0.72, 0.15, 0.00, 0.16, 0.34, 0.87),
+    64: (0.95, 0.87, 0.72, 0.09, 0.00, 0.04, 0.66),
+    128: (0.94, 0.95, 0.91, 0.36, 0.04, 0.00, 0.34),
+    256: (0.91, 0.94, 0.93, 0.87, 0.63, 0.20, 0.00),
 }
-PAPER_TABLE = {(main, aux): value for main, row in PAPER_GG.items() for aux, value in zip(PAPER_AUX_LENGTHS, row)}
+PAPER_TABLE = {(main, aux): value for main, row in PAPER_GG.items() for aux, value in zip(PAPER_AUX_LENGTHS, row, strict=True)}
 """(M, X) → the paper's mean GG over 3 seeds."""
 
 Shape = tuple[str, tuple[str, ...], str]
 """(main task, sorted auxiliary tasks, positional encoding)."""
 
+Cells = dict[tuple[int, int], list[RunResult]]
+"""(M, X) → the runs (seeds) with those training lengths."""
 
-def gg_cells(results: list[RunResult]) -> dict[Shape, dict[tuple[int, int], list[float]]]:
-    """Per shape, (M, X) → the GG of every run (seed) with those training lengths."""
-    cells: dict[Shape, dict[tuple[int, int], list[float]]] = {}
+
+def gg_cells(results: list[RunResult]) -> dict[Shape, Cells]:
+    """Per shape, (M, X) → every run with those training lengths and a GG."""
+    cells: dict[Shape, Cells] = {}
     for result in results:
         group = result.group
         if not group.aux or result.gg is None:
             continue
         shape = (group.main.task, tuple(sorted(spec.task for spec in group.aux)), result.positional)
-        cells.setdefault(shape, {}).setdefault((group.main.max_length, group.aux_length), []).append(result.gg)
+        cells.setdefault(shape, {}).setdefault((group.main.max_length, group.aux_length), []).append(result)
     return cells
+
+
+def learned(result: RunResult) -> bool | None:
+    """The summary's ``learned`` flag (SPEC §6); None for a summary written before the flag existed."""
+    return result.evaluation.get("learned")
+
+
+def counted_gg(runs: list[RunResult]) -> list[float]:
+    """The GG of the runs a cell's mean counts: all but those whose summary says they learned nothing."""
+    return [run.gg for run in runs if learned(run) is not False]
+
+
+def cell_text(runs: list[RunResult] | None, paper: float | None) -> str:
+    """``ours (paper) [counted runs/runs]``, ``—`` where there is no value."""
+    paper_text = "—" if paper is None else f"{paper:.2f}"
+    if runs is None:
+        return f"— ({paper_text})"
+    kept = counted_gg(runs)
+    return f"{f'{np.mean(kept):.2f}' if kept else '—'} ({paper_text}) [{len(kept)}/{len(runs)}]"
 
 
 def describe(shape: Shape) -> str:
@@ -59,41 +89,46 @@ def describe(shape: Shape) -> str:
     return f"{main} ← {' + '.join(aux)} ({positional})"
 
 
-def format_table(shape: Shape, cells: dict[tuple[int, int], list[float]]) -> str:
-    """Rows M, columns X; each cell ``ours (paper)`` with the number of seeds; the paper's grid included."""
+def format_table(shape: Shape, cells: Cells) -> str:
+    """Rows M, columns X, each cell ``ours (paper) [counted/runs]``; the paper's grid included; exclusions listed."""
     mains = sorted({main for main, _ in cells} | set(PAPER_GG))
     auxes = sorted({aux for _, aux in cells} | set(PAPER_AUX_LENGTHS))
-    lines = [f"GG, {describe(shape)}: ours (paper) [seeds]; paper: {describe((*PAPER_SHAPE, 'rope'))}, 3 seeds",
-             "M \\ X " + "".join(f"{aux:>17}" for aux in auxes)]
-    for main in mains:
-        row = []
-        for aux in auxes:
-            ours = cells.get((main, aux))
-            paper = PAPER_TABLE.get((main, aux))
-            ours_text = "—" if ours is None else f"{np.mean(ours):.2f}"
-            paper_text = "—" if paper is None else f"{paper:.2f}"
-            seeds = "" if ours is None else f" [{len(ours)}]"
-            row.append(f"{ours_text} ({paper_text}){seeds}")
-        lines.append(f"{main:>5} " + "".join(f"{cell:>17}" for cell in row))
-    shared = [(np.mean(values), PAPER_TABLE[key]) for key, values in cells.items() if key in PAPER_TABLE]
+    rows = [[cell_text(cells.get((main, aux)), PAPER_TABLE.get((main, aux))) for aux in auxes] for main in mains]
+    width = max(len(text) for row in rows for text in row) + 2
+    lines = [f"GG, {describe(shape)}: ours (paper) [runs in our mean/runs]; paper: "
+             f"{describe((*PAPER_SHAPE, 'rope'))}, 3 seeds", "M \\ X " + "".join(f"{aux:>{width}}" for aux in auxes)]
+    lines += [f"{main:>5} " + "".join(f"{text:>{width}}" for text in row) for main, row in zip(mains, rows)]
+    return "\n".join(lines + comparison_lines(shape, cells))
+
+
+def comparison_lines(shape: Shape, cells: Cells) -> list[str]:
+    """The comparison with the paper over the cells both have, and the runs it leaves out or cannot check."""
+    runs = [run for cell_runs in cells.values() for run in cell_runs]
+    lines = [f"not learned (left out of the mean): {run.label} (M={main}, X={aux}, GG {run.gg:.2f})"
+             for (main, aux), cell_runs in sorted(cells.items()) for run in cell_runs if learned(run) is False]
+    unchecked = sum(learned(run) is None for run in runs)
+    if unchecked:
+        lines.append(f"{unchecked} of {len(runs)} run(s) have no `learned` flag in their evaluation (written "
+                     "before it existed): counted; evaluate them again to check")
+    shared = [(np.mean(kept), PAPER_TABLE[key]) for key, cell_runs in cells.items()
+              if key in PAPER_TABLE and (kept := counted_gg(cell_runs))]
     if shape[:2] != PAPER_SHAPE:
         lines.append("note: these runs are not the paper's task shape; compare the pattern over X/M, not the numbers")
     elif shared:
-        lines.append(f"mean |ours − paper| over the {len(shared)} cell(s) both have: "
+        lines.append(f"mean |ours − paper| over the {len(shared)} of {len(PAPER_TABLE)} paper cell(s) we have: "
                      f"{np.mean([abs(ours - paper) for ours, paper in shared]):.3f}")
-    return "\n".join(lines)
+    return lines
 
 
-def heatmaps(shape: Shape, cells: dict[tuple[int, int], list[float]]) -> go.Figure:
-    """Ours and the paper's on one 0–1 scale, each cell labelled."""
-    figure = make_subplots(rows=1, cols=2, subplot_titles=(f"ours: {describe(shape)}",
+def heatmaps(shape: Shape, cells: Cells) -> go.Figure:
+    """Ours (learned runs) and the paper's on one 0–1 scale, each cell labelled."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(f"ours: {describe(shape)}, learned runs",
                                                            f"paper: {describe((*PAPER_SHAPE, 'rope'))}"))
-    ours_mains, ours_auxes = sorted({main for main, _ in cells}), sorted({aux for _, aux in cells})
-    grids = [(cells, ours_mains, ours_auxes, lambda values: float(np.mean(values))),
-             ({key: [value] for key, value in PAPER_TABLE.items()}, sorted(PAPER_GG), list(PAPER_AUX_LENGTHS),
-              lambda values: values[0])]
-    for column, (table, mains, auxes, value) in enumerate(grids, start=1):
-        z = [[value(table[main, aux]) if (main, aux) in table else None for aux in auxes] for main in mains]
+    means = {key: float(np.mean(kept)) for key, runs in cells.items() if (kept := counted_gg(runs))}
+    grids = [(means, sorted({main for main, _ in cells}), sorted({aux for _, aux in cells})),
+             (PAPER_TABLE, sorted(PAPER_GG), list(PAPER_AUX_LENGTHS))]
+    for column, (table, mains, auxes) in enumerate(grids, start=1):
+        z = [[table.get((main, aux)) for aux in auxes] for main in mains]
         heatmap = sequential_heatmap(z, [f"X={aux}" for aux in auxes], [f"M={main}" for main in mains], "GG")
         heatmap.update(texttemplate="%{z:.2f}", showscale=column == 2)
         figure.add_trace(heatmap, row=1, col=column)

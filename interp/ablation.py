@@ -6,8 +6,10 @@ For every head (layer l, head h) the head's output ``hook_z`` — its value-weig
 is replaced and the teacher-forced answer is scored again:
 
 - ``zero``: by zeros;
-- ``mean``: by its mean over the examples, per position (examples of one length share a layout, so
-  position p means the same thing in every row; only rows that reach p count towards its mean);
+- ``mean``: by its mean over the examples, per position; only rows that reach p count towards its mean.
+  Where examples of one length share a layout (add, copy, …) position p means the same thing in every
+  row; where answer widths vary with the value (mul, mqar, mazes) p holds different parts of the answer
+  in different rows (for mul a digit in one, a ``+`` in another), and its mean mixes them;
 - ``resample``: by its value on another example of the same set (a random derangement, so no example
   is its own donor).
 

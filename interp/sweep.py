@@ -351,6 +351,11 @@ def check_context(config: RunConfig) -> None:
 
 @functools.cache
 def tokens_needed(task: str, length: int) -> int:
+    """The longest of ``CONTEXT_SAMPLE`` test sequences of ``task`` at ``length``.
+
+    Exact where the length fixes the layout; mul's answer widths vary with the value, but about 2 in 5 of
+    its examples have the longest layout, and a test holds the sample to it.
+    """
     examples = get_task(task).sample(stable_rng("sweep-context", task, length), CONTEXT_SAMPLE, length, exact=True)
     return int(examples.end.max())
 

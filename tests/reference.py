@@ -59,8 +59,8 @@ def expected_arithmetic(task: str, body: str) -> tuple[str, int]:
     if task == "mul":
         assert op == "*" and len(y) == 3
         n = len(x)
-        partials = [("0" * i) + padded(str(a * int(y[i]))[::-1], n + 1) for i in range(3)]
-        return "+".join(partials) + "=" + padded(str(a * b)[::-1], n + 3), n
+        partials = [("0" * i) + str(a * int(y[i]))[::-1] for i in range(3)]  # no padding; 0 is "0"
+        return "+".join(partials) + "=" + str(a * b)[::-1], n
     raise AssertionError(task)
 
 

@@ -144,30 +144,89 @@ def test_accuracy_vs_length_script(analysed, tmp_path):
 
 def test_gg_table_script_prints_the_paper_beside_ours(analysed, results, tmp_path, capsys):
     out = run_script(capsys, "gg_table", "--runs", str(analysed), "--out", str(tmp_path), "--device", "cpu")
-    tiny = np.mean([result.gg for result in results if result.group.name == "tiny" and result.positional == "rope"])
-    assert f"{tiny:.2f} (0.41) [2]" in out  # M = 4, X = 8: ours over 2 seeds beside the paper's 0.41
-    assert "0.90 (0.90)" not in out and "— (0.95)" in out  # the paper's grid is printed in full
+    tiny = [result for result in results if result.group.name == "tiny" and result.positional == "rope"]
+    kept = [result.gg for result in tiny if result.evaluation.get("learned") is not False]  # unlearned runs left out
+    ours = f"{np.mean(kept):.2f}" if kept else "—"
+    assert f"{ours} (0.41) [{len(kept)}/{len(tiny)}]" in out  # M = 4, X = 8: ours over the seeds beside the paper's
+    assert "0.90 (0.90)" not in out and "— (0.95)" in out and "— (0.20)" in out  # the paper's 7 × 7 grid in full
     assert "copy ← reverse (rope)" in out and "reverse ← copy (rope)" in out and "not the paper's task shape" in out
     offline_page(tmp_path / "gg_table.html")
 
 
-def synthetic(result: RunResult, main: int, aux: int, gg: float) -> RunResult:
+def synthetic(result: RunResult, main: int, aux: int, gg: float, learned: bool | None = True) -> RunResult:
+    """``result`` as an add_carry run at M = ``main``, X = ``aux``; ``learned`` None: a summary without the flag."""
     group = TaskGroup("add_carry", TaskSpec("add", main), (TaskSpec("nocarry", aux), TaskSpec("carry", aux)))
-    return dataclasses.replace(result, config=dataclasses.replace(result.config, group=group),
-                               evaluation={**result.evaluation, "gg": gg})
+    evaluation = {key: value for key, value in result.evaluation.items() if key != "learned"}
+    evaluation |= {"gg": gg} if learned is None else {"gg": gg, "learned": learned}
+    return dataclasses.replace(result, config=dataclasses.replace(result.config, group=group), evaluation=evaluation)
 
 
 def test_gg_table_cells_against_the_paper(results):
     gg_table = load_script("gg_table")
-    assert gg_table.PAPER_TABLE[16, 32] == 0.23 and gg_table.PAPER_TABLE[32, 4] == 0.90  # SPEC §6
     base = results[0]
-    runs = [synthetic(base, 16, 32, 0.2), synthetic(base, 16, 32, 0.3), synthetic(base, 8, 16, 0.27)]
+    runs = [synthetic(base, 16, 32, 0.2), synthetic(base, 16, 32, 0.3, learned=None),
+            synthetic(base, 16, 32, 0.0, learned=False), synthetic(base, 8, 16, 0.27),
+            synthetic(base, 256, 4, 0.0, learned=False)]
     cells = gg_table.gg_cells(runs)
     shape = ("add", ("carry", "nocarry"), base.positional)
-    assert cells == {shape: {(16, 32): [0.2, 0.3], (8, 16): [0.27]}}
+    assert {key: [run.gg for run in cell] for key, cell in cells[shape].items()} == {
+        (16, 32): [0.2, 0.3, 0.0], (8, 16): [0.27], (256, 4): [0.0]}
     table = gg_table.format_table(shape, cells[shape])
-    assert "0.25 (0.23) [2]" in table and "0.27 (0.27) [1]" in table
-    assert "mean |ours − paper| over the 2 cell(s) both have: 0.010" in table
+    assert "0.25 (0.23) [2/3]" in table and "0.27 (0.27) [1/1]" in table  # the unlearned 0.0 left out
+    assert "— (0.91) [0/1]" in table and "— (0.20) " in table  # M = 256 from the paper, no run at X = 128
+    assert table.count("not learned (left out of the mean): ") == 2 and "(M=256, X=4, GG 0.00)" in table
+    assert "1 of 5 run(s) have no `learned` flag" in table
+    assert "mean |ours − paper| over the 2 of 49 paper cell(s) we have: 0.010" in table
+
+
+def test_gg_table_holds_the_full_paper_grid():
+    gg_table = load_script("gg_table")
+    lengths = (4, 8, 16, 32, 64, 128, 256)
+    assert gg_table.PAPER_AUX_LENGTHS == tuple(gg_table.PAPER_GG) == lengths
+    assert set(gg_table.PAPER_TABLE) == {(main, aux) for main in lengths for aux in lengths}
+    assert all(gg_table.PAPER_TABLE[length, length] == 0 for length in lengths)
+
+
+SPEC = ANALYSES.parents[1] / "shared" / "SPEC.md"
+
+
+def markdown_cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def spec_fig10() -> dict[tuple[int, int], float]:
+    """SPEC §6's Fig. 10 table as (M, X) → GG, parsed from its Markdown."""
+    lines = SPEC.read_text().splitlines()
+    start = next(index for index, line in enumerate(lines) if line.replace(" ", "").startswith("|M\\X|"))
+    auxes = [int(cell) for cell in markdown_cells(lines[start])[1:]]
+    table = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        main, *values = markdown_cells(line)
+        table.update({(int(main), aux): float(value) for aux, value in zip(auxes, values, strict=True)})
+    return table
+
+
+@pytest.mark.skipif(not SPEC.is_file(), reason=f"no {SPEC}: the SPEC lives beside the repository, not in a clone")
+def test_gg_table_transcribes_spec_fig10_exactly():
+    gg_table = load_script("gg_table")
+    spec = spec_fig10()
+    assert len(spec) == 49 and gg_table.PAPER_TABLE == spec
+
+
+def test_fig10_sweep_fills_every_paper_cell_with_three_seeds(tmp_path):
+    """The runs sweeps/fig10_lengths.toml makes land, as gg_table reads them, in the paper's 49 cells."""
+    from interp.sweep import expand, load_grid
+
+    gg_table = load_script("gg_table")
+    runs = expand(load_grid(ANALYSES.parent / "sweeps" / "fig10_lengths.toml"), tmp_path)
+    cells = gg_table.gg_cells([RunResult(tmp_path / run.name, run.name, run.config, run.config.training.steps,
+                                         {"gg": 0.5}) for run in runs])
+    assert list(cells) == [(*gg_table.PAPER_SHAPE, "rope")]
+    [grid] = cells.values()
+    assert set(grid) == set(gg_table.PAPER_TABLE)
+    assert all(sorted(run.seed for run in cell) == [0, 1, 2] for cell in grid.values())
 
 
 def test_rope_vs_nope_script(analysed, results, tmp_path, capsys):

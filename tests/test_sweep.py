@@ -29,6 +29,7 @@ from interp.sweep import (
     load_grid,
     plan,
     run_sweep,
+    tokens_needed,
     write_derived_presets,
 )
 from interp.train import build_parser
@@ -174,6 +175,12 @@ def test_bad_sweep_files_name_the_problem(tmp_path, base, grid, message):
     with pytest.raises(InterpError) as error:
         expand(load_grid(path), tmp_path)
     assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_context_check_finds_mul_longest_sequence():
+    """mul's widths vary with the value (SPEC §3); its longest sequence at n (every a·b_i n+1 digits, the
+    product n+3: 5n + 21 tokens) is the one the context check's sample must see, at every length."""
+    assert all(tokens_needed("mul", n) == 5 * n + 21 for n in range(1, 321))
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -14,6 +14,9 @@ from scipy.stats import chisquare
 
 from interp.tasks import TASKS, get_task, stable_rng
 from interp.tasks.__main__ import example_records
+from interp.tasks.arithmetic import multiplication_layout
+from interp.tasks.base import assemble
+from interp.vocab import Tokenizer
 
 SPEC_TASKS = ["add", "nocarry", "carry", "sub", "mul", "copyfirst", "copy", "reverse", "capitalize",
               "capreverse", "mqar", "path", "dfs"]
@@ -21,8 +24,6 @@ SPEC_TASKS = ["add", "nocarry", "carry", "sub", "mul", "copyfirst", "copy", "rev
 
 def records(task, length, count, seed, split="test"):
     examples = get_task(task).sample(stable_rng(seed, task, split), count, length, exact=split == "test")
-    from interp.vocab import Tokenizer
-
     return example_records(task, examples, Tokenizer.default())
 
 
@@ -66,7 +67,37 @@ def test_spec_worked_examples():
     assert expected_arithmetic("carry", "9385+2749=")[0] == "01111"
     assert expected_arithmetic("sub", "2749-9385=")[0] == "33630"
     assert expected_arithmetic("mul", "9385*274=")[0] == "87611+037804+0065332=8006572"
+    assert expected_arithmetic("mul", "1*595=")[0] == "5+09+005=595"
+    assert expected_arithmetic("mul", "12*001=")[0] == "0+00+0012=0012"
     assert expected_arithmetic("copyfirst", "9385+2749=")[0] == "9385"
+
+
+def mul_records(pairs):
+    """mul's generator on the given (a, b) pairs, one batch, as ``python -m interp.tasks sample`` prints them."""
+    width = max(len(str(a)) for a, _ in pairs)
+    a = np.array([[int(digit) for digit in str(a)[::-1].ljust(width, "0")] for a, _ in pairs])
+    b = np.array([[int(digit) for digit in str(b)[::-1]] for _, b in pairs])
+    counts = np.array([len(str(a)) for a, _ in pairs])
+    examples = assemble(get_task("mul").token_id, multiplication_layout(a, counts, b), len(pairs))
+    return example_records("mul", examples, Tokenizer.default())
+
+
+def test_mul_generator_gives_the_spec_examples():
+    """SPEC §3's mul examples, in one batch (rows of different widths), from the generator itself."""
+    batch = mul_records([(5839, 472), (1, 595), (21, 100)])
+    assert [(r["prompt"], r["target"], r["length"]) for r in batch] == [
+        ("<mul>9385*274=<mul>", "87611+037804+0065332=8006572", 4),
+        ("<mul>1*595=<mul>", "5+09+005=595", 1),
+        ("<mul>12*001=<mul>", "0+00+0012=0012", 2),
+    ]
+
+
+@given(st.lists(st.tuples(st.integers(1, 10**40 - 1), st.integers(100, 999)), min_size=1, max_size=8))
+def test_property_mul_matches_python_integers(pairs):
+    """Any a (up to 40 digits) and b (100–999), zero digits included, against the reference's Python ints."""
+    for (a, b), record in zip(pairs, mul_records(pairs), strict=True):
+        check_record(record)
+        assert record["prompt"] == f"<mul>{str(a)[::-1]}*{str(b)[::-1]}=<mul>"
 
 
 @pytest.mark.parametrize("task", sorted(ARITHMETIC - {"sub"}))

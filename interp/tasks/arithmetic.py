@@ -11,9 +11,18 @@ example's length is l = max of the two. Test at length n: both operands have exa
 significant digit is never 0. For ``mul`` the second operand always has 3 digits and the length is the
 first operand's digit count.
 
-Answer widths are fixed by l, never by the value, so every example of one length shares one layout (which
-mean ablation relies on): sums, differences, digit-wise sums and carry flags take l+1 digits (right-padded
-with 0); each ``mul`` partial product a·b_i takes i leading zeros plus n+1 digits, the product n+3 digits.
+Answer widths. For add, nocarry, carry and sub they are fixed by l, never by the value: sums,
+differences, digit-wise sums and carry flags take l+1 digits (right-padded with 0); copyfirst copies a. So
+every test example of one length shares one layout. ``mul`` pads nothing (SPEC §3, as the paper's code
+does): each partial product a·b_i is i zeros and then the digits of a·b_i (a single 0 when b_i = 0), the
+product its own digits, so ``1*595=`` gives ``5+09+005=595``. Its answer widths vary with the value (at
+test length n a non-zero a·b_i has n or n+1 digits, the product n+2 or n+3), so test examples of one
+length no longer share one answer layout: answer position p can be a digit in one row and a ``+`` in
+another. Mean ablation (:mod:`interp.ablation`) averages each position over the examples that reach it,
+so for mul a position's mean mixes those roles; activation patching (:mod:`interp.patching`) keeps the
+clean targets, so only the prompts' layouts must match, and mul's prompt at test length n is fixed (n
+digits, ``*``, 3 digits, ``=``). The longest mul sequence at n (every a·b_i n+1 digits, the product n+3:
+5n + 21 tokens with the frame) is what a context check must allow for.
 """
 
 from __future__ import annotations
@@ -142,25 +151,42 @@ def sub(rng: np.random.Generator, count: int, length: int, exact: bool) -> Layou
 MULTIPLIER_DIGITS = 3
 
 
+def significant_digits(digits: np.ndarray) -> np.ndarray:
+    """Per row, the digit count of the number without leading zeros (1 for zero itself)."""
+    nonzero = digits != 0
+    last = digits.shape[1] - np.argmax(nonzero[:, ::-1], axis=1)
+    return np.where(nonzero.any(axis=1), last, 1)
+
+
+def multiplication_layout(a: np.ndarray, counts_a: np.ndarray, b: np.ndarray) -> Layout:
+    """``a*b=`` and its chain of thought: a·b_i after i zeros for each digit b_i, ``+``-joined, ``=``, a·b.
+
+    ``a`` holds reversed digits (zeros past ``counts_a``), ``b`` the multiplier's 3 reversed digits; no
+    piece is padded, so each row's piece lengths follow its values.
+    """
+    count, width = a.shape
+    target: list[Piece] = []
+    product = np.zeros((count, width + MULTIPLIER_DIGITS), dtype=np.int64)
+    for index in range(MULTIPLIER_DIGITS):
+        partial = multiply_by_digit(a, b[:, index])
+        shifted = np.zeros_like(product)
+        shifted[:, index : index + width + 1] = partial
+        product, _ = add_digits(product, shifted)
+        product = product[:, :-1]  # a·b < 10^(width+3): the extra column is always 0
+        if index:
+            target.append(symbol("+", count, scored=True))
+        target.append(digits_piece(shifted, index + significant_digits(partial), scored=True))
+    target += [symbol("=", count, scored=True), digits_piece(product, significant_digits(product), scored=True)]
+    body = [digits_piece(a, counts_a), symbol("*", count), digits_piece(b, None), symbol("=", count)]
+    return Layout(body, target, counts_a)
+
+
 @register_task("mul", domain="arithmetic", description="n-by-3-digit multiplication with partial products (CoT)")
 def mul(rng: np.random.Generator, count: int, length: int, exact: bool) -> Layout:
     counts_a, _ = draw_digit_counts(rng, count, length, exact)
     a = draw_digits(rng, counts_a, length)
     b = draw_digits(rng, np.full(count, MULTIPLIER_DIGITS), MULTIPLIER_DIGITS)
-    target: list[Piece] = []
-    product = np.zeros((count, length + MULTIPLIER_DIGITS), dtype=np.int64)
-    for index in range(MULTIPLIER_DIGITS):
-        partial = multiply_by_digit(a, b[:, index])
-        shifted = np.zeros_like(product)
-        shifted[:, index : index + length + 1] = partial
-        product, _ = add_digits(product, shifted)
-        product = product[:, :-1]  # a·b < 10^(n+3): the extra column is always 0
-        if index:
-            target.append(symbol("+", count, scored=True))
-        target.append(Piece(DIGIT_0 + shifted[:, : index + length + 1], counts_a + 1 + index, scored=True))
-    target += [symbol("=", count, scored=True), digits_piece(product, counts_a + MULTIPLIER_DIGITS, scored=True)]
-    body = [digits_piece(a, counts_a), symbol("*", count), digits_piece(b, None), symbol("=", count)]
-    return Layout(body, target, counts_a)
+    return multiplication_layout(a, counts_a, b)
 
 
 @register_task("copyfirst", domain="arithmetic", description="control: copy the first operand of a+b")
