@@ -13,9 +13,10 @@ SPEC §6; the paper's values are for add ← nocarry + carry, so for another sha
 the pattern, not numbers to match.
 
 Learned runs only. A model that learned nothing has GG 0, which is not transfer (SPEC §6), so a run
-whose summary says ``learned: false`` is shown in its cell's count and listed, but left out of the
-mean and the comparison. A summary written before the flag existed has no ``learned``; such runs are
-counted and the table says how many could not be checked.
+whose evaluation says ``learned: false`` (``interp.seeds`` sets it from the stored accuracies at
+``--learned-threshold``, default 0.9) is shown in its cell's count and listed, but left out of the mean
+and the comparison. An evaluation without ``learned`` (written before the flag existed) is counted, and
+the table says how many could not be checked.
 
 Writes ``OUT/gg_table.html``: our table (learned runs) and the paper's as heatmaps on one fixed 0–1 scale.
 """

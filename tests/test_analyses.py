@@ -143,14 +143,16 @@ def test_accuracy_vs_length_script(analysed, tmp_path):
 
 
 def test_gg_table_script_prints_the_paper_beside_ours(analysed, results, tmp_path, capsys):
-    out = run_script(capsys, "gg_table", "--runs", str(analysed), "--out", str(tmp_path), "--device", "cpu")
-    tiny = [result for result in results if result.group.name == "tiny" and result.positional == "rope"]
-    kept = [result.gg for result in tiny if result.evaluation.get("learned") is not False]  # unlearned runs left out
-    ours = f"{np.mean(kept):.2f}" if kept else "—"
-    assert f"{ours} (0.41) [{len(kept)}/{len(tiny)}]" in out  # M = 4, X = 8: ours over the seeds beside the paper's
+    arguments = ["--runs", str(analysed), "--out", str(tmp_path), "--device", "cpu"]
+    out = run_script(capsys, "gg_table", *arguments, "--learned-threshold", str(UNLEARNED_OK))
+    tiny = np.mean([result.gg for result in results if result.group.name == "tiny" and result.positional == "rope"])
+    assert f"{tiny:.2f} (0.41) [2/2]" in out  # M = 4, X = 8: ours over 2 seeds beside the paper's 0.41
     assert "0.90 (0.90)" not in out and "— (0.95)" in out and "— (0.20)" in out  # the paper's 7 × 7 grid in full
     assert "copy ← reverse (rope)" in out and "reverse ← copy (rope)" in out and "not the paper's task shape" in out
+    assert "not learned" not in out
     offline_page(tmp_path / "gg_table.html")
+    out = run_script(capsys, "gg_table", *arguments)  # at the default threshold no micro run has learned
+    assert "— (0.41) [0/2]" in out and "not learned (left out of the mean): tiny_s0 (M=4, X=8, GG " in out
 
 
 def synthetic(result: RunResult, main: int, aux: int, gg: float, learned: bool | None = True) -> RunResult:
