@@ -1,26 +1,40 @@
 """Which heads each task uses, by three independent methods, and how much two tasks reuse them (SPEC §7).
 
     python -m interp.head_overlap --run runs/add_mul [--step S] [--methods ablation,patching,attention]
-        [--tasks add,mul] [--count N] [--lengths 4 8 12-16] [--device auto|cpu|cuda] [--quiet]
+        [--tasks add,mul] [--count N] [--lengths 4 8 12-16] [--protocol competent|paper] [--competence 0.9]
+        [--control RUN] [--device auto|cpu|cuda] [--quiet]
 
 For one checkpoint of a run, per task of its group and per analysed length, on ``count`` fixed test
 examples (:func:`interp.data.evaluation_set`):
 
 - ablation (:mod:`interp.ablation`): ``ablation_mean`` / ``ablation_zero`` / ``ablation_resample`` maps are
-  the drop in exact-match accuracy (clean − ablated, positive = the head matters) averaged over the
-  analysed lengths; the drop in mean answer log-prob sits beside them (``"logprob_maps"``);
+  the drop in exact-match accuracy (clean − ablated, positive = the head matters); the drop in mean answer
+  log-prob sits beside them (``"logprob_maps"``);
 - activation patching (:mod:`interp.patching`): ``patching`` is the normalised recovery of the clean
   answer's log-prob when one head's clean output is patched into a corrupted run (0 = corrupted,
   1 = clean; NaN where clean and corrupted score alike, with a note); ``attribution`` is its one-pass
   linear estimate, with its agreement with exact patching (``"attribution_agreement"``, Spearman ρ);
-- attention (:mod:`interp.attention`): ``attention`` maps each head's *focus* (1 − normalised entropy of
-  the answer-predicting queries' attention, in [0, 1]); per pair, the paper's Σ|Ā_A − Ā_B| per head where
-  the two tasks share a layout and the layout-free Jensen–Shannon distance between attention-by-offset
-  profiles (``"attention_pairs"``).
+- attention (:mod:`interp.attention`): ``attention`` is the paper's metric, per pair and head Σ|Ā_A − Ā_B|
+  between the two tasks' mean attention patterns, on their shared layout or their common part, or a
+  layout-free Jensen–Shannon distance labelled as such where they have none (the form is named per pair);
+  ``attention_focus`` (a diagnostic) maps each head's focus, 1 − normalised entropy of the
+  answer-predicting queries' attention, in [0, 1].
+
+Which lengths (SPEC §7.1, :class:`interp.reuse.Protocol`). An accuracy-drop map is ≈ 0 wherever its task
+fails, so maps averaged over lengths where one task fails differ because of the failure, not the heads.
+The default ``competent`` protocol compares a pair on the lengths both were trained on where both have
+clean exact match ≥ ``--competence`` (0.9), and a task's own map on its competent training lengths; a pair
+with no such length gets null scores and a reason. ``--protocol paper`` averages over the lengths the
+generalisation gap averages and every output made with it says it is confounded with accuracy. Default
+lengths: up to 8 for the whole group, most of them within the shortest training length, so every pair has
+lengths in common (``--lengths`` chooses them).
 
 Every pair of tasks gets reuse scores from every map (:mod:`interp.reuse`): mean |A − B| (the paper's),
-Spearman ρ, top-k Jaccard beside its random-null expectation, each with a bootstrap interval over
-examples. Writes, only once everything is computed (each file atomically)::
+Spearman ρ, top-k Jaccard of the heads with a positive effect beside its random-null expectation, each with
+a bootstrap interval over examples, all on the pair's lengths. ``--control RUN`` reads the saved analysis of
+a run of the group's control (same main task, an unrelated auxiliary; analysed with the same protocol), so
+the reports set each pair's overlap beside its control pair's, not only beside random sets. The record is
+written first, then the reports (each file atomically)::
 
     analysis/head_overlap.json          the record below (the step analysed last)
     analysis/steps/step_NNNNNN.json     the same record, one per analysed step (read across checkpoints)
@@ -33,11 +47,13 @@ as it is. ``python -m interp.report --run DIR [--family F]`` redraws a saved ana
 ``python -m interp.reuse --run DIR [--family F]`` prints its reuse table, neither measuring it again.
 
 Record: ``{"step", "n_layers", "n_heads", "group", "tasks", "settings": {"methods", "count", "lengths",
-"seed", "checkpoint": {"step", "bytes", "mtime_ns"}}, "maps": {METHOD: {TASK: [[float] * n_heads] *
-n_layers}}, "maps_by_length": {METHOD: {TASK: {"LEN": map}}}, "intervals": {METHOD: {TASK: {"lo", "hi"}}},
-"logprob_maps", "reuse": {METHOD: {"A|B": {"mean_abs_diff", "spearman", "jaccard_top_k", "k",
-"jaccard_null", "*_ci", ...}}}, "attention_pairs", "attribution_agreement", "clean_accuracy", "notes"}``;
-NaN is written as null.
+"seed", "checkpoint": {"step", "bytes", "mtime_ns"}, "protocol", "competence", "top_k", ...},
+"task_lengths": {TASK: {"lengths", "reason"}}, "pair_lengths": {"A|B": {"lengths", "reason"}},
+"maps": {METHOD: {TASK: [[float] * n_heads] * n_layers or null}}, "maps_by_length": {METHOD: {TASK: {"LEN":
+map}}}, "intervals": {METHOD: {TASK: {"lo", "hi"}}}, "logprob_maps", "reuse": {METHOD: {"A|B":
+{"mean_abs_diff", "spearman", "jaccard_top_k", "k", "top_k_sizes", "jaccard_null", "*_ci", "difference_map",
+"reason"}}, "attention": {"A|B": {"difference", "per_head", "form", "lengths", "note", "reason"}}},
+"attribution_agreement", "clean_accuracy", "control", "notes"}``; NaN and undefined scores are null.
 """
 
 from __future__ import annotations
@@ -46,7 +62,6 @@ import argparse
 import enum
 import itertools
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,13 +73,7 @@ from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
 from interp.ablation import AblationKind, AblationResult, ablate_heads
-from interp.attention import (
-    AttentionStats,
-    attention_stats,
-    offset_distance,
-    pattern_difference,
-    shares_layout,
-)
+from interp.attention import AttentionStats, attention_difference, attention_stats
 from interp.data import DEFAULT_TEST_SEED, evaluation_set
 from interp.errors import InterpError, cli_main
 from interp.evaluate import evaluation_lengths, exact_match, parse_lengths, pick_device
@@ -72,10 +81,16 @@ from interp.groups import TaskGroup
 from interp.patching import MIN_LOGPROB_GAP, PatchingResult, corrupted_examples, patch_heads
 from interp.report import ablation_markdown, report_html, summary_table
 from interp.reuse import (
+    DEFAULT_COMPETENCE,
     DEFAULT_RESAMPLES,
+    PAPER_CAUTION,
     MapEstimator,
+    Protocol,
+    TaskCompetence,
+    compared_lengths,
     default_k,
     head_intervals,
+    mean_over_lengths,
     resampled_maps,
     reuse_with_intervals,
 )
@@ -90,10 +105,13 @@ DEFAULT_COUNT = 128
 MAX_DEFAULT_LENGTHS = 8
 ANALYSIS_SEED = DEFAULT_TEST_SEED
 RECORD_FILE = "head_overlap.json"
+RECORD_KEYS = {"step", "n_layers", "n_heads", "group", "main_task", "tasks", "settings", "task_lengths", "pair_lengths",
+               "maps", "maps_by_length", "intervals", "logprob_maps", "reuse", "clean_accuracy", "control", "notes"}
+"""What every record of this version holds (readers refuse anything else with one line)."""
 
 
 class Method(enum.Enum):
-    """A way to measure which heads a task uses (one layer × head map per task)."""
+    """A way to measure which heads a task uses, or (``attention``) how two tasks' heads differ."""
 
     ABLATION_MEAN = "ablation_mean"
     """Accuracy drop when the head's output is replaced by its per-position mean (the paper's map)."""
@@ -106,13 +124,18 @@ class Method(enum.Enum):
     ATTRIBUTION = "attribution"
     """Attribution patching: the first-order estimate of ``patching`` from one forward and one backward."""
     ATTENTION = "attention"
-    """Attention focus: 1 − normalised entropy of the answer-predicting queries' attention."""
+    """The paper's attention difference between two tasks: per head Σ|Ā_A − Ā_B| of their mean attention
+    patterns (on their common part, or a labelled layout-free distance where they have none); no per-task map."""
+    ATTENTION_FOCUS = "attention_focus"
+    """Attention focus, a diagnostic: 1 − normalised entropy of the answer-predicting queries' attention."""
 
 
+MAP_METHODS = tuple(method for method in Method if method is not Method.ATTENTION)
+"""Methods that give one layer × head map per task (scored pairwise by :mod:`interp.reuse`)."""
 FAMILIES: dict[str, tuple[Method, ...]] = {
     "ablation": (Method.ABLATION_MEAN, Method.ABLATION_ZERO, Method.ABLATION_RESAMPLE),
     "patching": (Method.PATCHING, Method.ATTRIBUTION),
-    "attention": (Method.ATTENTION,),
+    "attention": (Method.ATTENTION, Method.ATTENTION_FOCUS),
 }
 ABLATION_KINDS = {Method.ABLATION_MEAN: AblationKind.MEAN, Method.ABLATION_ZERO: AblationKind.ZERO,
                   Method.ABLATION_RESAMPLE: AblationKind.RESAMPLE}
@@ -149,6 +172,7 @@ def resolve_tasks(group: TaskGroup, tasks: Sequence[str] | None) -> list[str]:
 
 def spread_lengths(available: Sequence[int], required: Sequence[int], limit: int = MAX_DEFAULT_LENGTHS) -> list[int]:
     """Up to ``limit`` lengths from ``available``: every ``required`` one, the rest evenly spread."""
+    available = list(available)
     required = sorted(set(required) & set(available))[:limit]
     rest = [length for length in available if length not in required]
     slots = min(limit - len(required), len(rest))
@@ -156,19 +180,36 @@ def spread_lengths(available: Sequence[int], required: Sequence[int], limit: int
     return sorted(required + [rest[index] for index in picks])
 
 
-def analysis_lengths(group: TaskGroup, tasks: Sequence[str], lengths: Sequence[int] | None) -> dict[str, list[int]]:
-    """Per task, the requested lengths it accepts, or up to 8 spread over its evaluation range including
-    every training max length of the group."""
+def default_lengths(group: TaskGroup, protocol: Protocol) -> list[int]:
+    """Up to 8 lengths for the whole group, so that every pair has lengths in common.
+
+    ``paper``: spread over 1 … the longest training length, every training length included. ``competent``:
+    most of them up to the shortest training length (where every pair can be compared), the rest between it
+    and the longest (pairs of longer-trained tasks), every training length included."""
+    maxes = sorted({spec.max_length for spec in group.specs})
+    if protocol is Protocol.PAPER or len(maxes) == 1:
+        return spread_lengths(range(1, maxes[-1] + 1), maxes)
+    inside = spread_lengths(range(1, maxes[0] + 1), maxes[:1], MAX_DEFAULT_LENGTHS - 2)
+    return inside + spread_lengths(range(maxes[0] + 1, maxes[-1] + 1), maxes[1:], 2)
+
+
+def analysis_lengths(
+    group: TaskGroup, tasks: Sequence[str], lengths: Sequence[int] | None, protocol: Protocol = Protocol.COMPETENT,
+) -> dict[str, list[int]]:
+    """Per task, the requested lengths it accepts, or the group's :func:`default_lengths` that it accepts and
+    that its protocol can use (``competent``: none beyond the task's own training length)."""
     if lengths is not None and not lengths:
         raise InterpError("--lengths is empty")
     accepted = evaluation_lengths(group, lengths)
+    candidates = default_lengths(group, protocol)
     chosen = {}
     for task in tasks:
         if not accepted.get(task):
             raise InterpError(f"none of the lengths {list(lengths or [])} fits task {task!r} "
                               f"(its evaluation lengths: {group.eval_lengths(task)[0]}-{group.eval_lengths(task)[-1]})")
-        chosen[task] = accepted[task] if lengths is not None else spread_lengths(
-            accepted[task], [spec.max_length for spec in group.specs])
+        top = group.spec(task).max_length if protocol is Protocol.COMPETENT else candidates[-1]
+        chosen[task] = accepted[task] if lengths is not None else [
+            length for length in candidates if length in accepted[task] and length <= top]
     return chosen
 
 
@@ -210,7 +251,7 @@ def measure(
     if exact or attribution:
         corrupted = corrupted_examples(examples, task, seed)
         into.patching[length] = patch_heads(model, examples, corrupted, exact=exact, attribution=attribution)
-    if Method.ATTENTION in methods:
+    if Method.ATTENTION in methods or Method.ATTENTION_FOCUS in methods:
         into.attention[length] = attention_stats(model, examples)
 
 
@@ -223,17 +264,10 @@ def length_estimators(method: Method, measured: TaskMeasurements) -> dict[int, M
         return {length: result.recovery for length, result in measured.patching.items()}
     if method is Method.ATTRIBUTION:
         return {length: result.attribution_recovery for length, result in measured.patching.items()}
-    return {length: (lambda rows, stats=stats: stats.focus[..., rows].mean(-1))
-            for length, stats in measured.attention.items()}
-
-
-def over_lengths(estimators: dict[int, MapEstimator]) -> MapEstimator:
-    """The mean over lengths of the per-length maps (NaN lengths left out)."""
-    def estimate(rows: np.ndarray | slice) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmean(np.stack([estimator(rows) for estimator in estimators.values()]), axis=0)
-    return estimate
+    if method is Method.ATTENTION_FOCUS:
+        return {length: (lambda rows, stats=stats: stats.focus[..., rows].mean(-1))
+                for length, stats in measured.attention.items()}
+    raise ValueError(f"{method.value} gives no per-task map")
 
 
 def jsonable(value: Any) -> Any:
@@ -255,63 +289,148 @@ def pair_key(a: str, b: str) -> str:
     return f"{a}|{b}"
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """How maps are compared: the protocol, its competence threshold, top-k size, resamples and their seed."""
+
+    protocol: Protocol
+    threshold: float
+    k: int
+    count: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class LengthChoice:
+    """The lengths a task's map or a pair's scores use, and why there are none."""
+
+    lengths: list[int]
+    reason: str | None
+
+    def to_record(self) -> dict[str, Any]:
+        return {"lengths": self.lengths, "reason": self.reason}
+
+
+def length_choices(
+    measurements: dict[str, TaskMeasurements], group: TaskGroup, comparison: Comparison,
+) -> tuple[dict[str, LengthChoice], dict[str, LengthChoice]]:
+    """Per task (its own map) and per pair (their scores), the lengths the protocol allows (SPEC §7.1)."""
+    competence = {task: TaskCompetence(group.spec(task).max_length, measured.clean_accuracy)
+                  for task, measured in measurements.items()}
+
+    def choose(a: str, b: str) -> LengthChoice:
+        return LengthChoice(*compared_lengths(comparison.protocol, competence[a], competence[b], comparison.threshold))
+
+    tasks = list(measurements)
+    return ({task: choose(task, task) for task in tasks},
+            {pair_key(a, b): choose(a, b) for a, b in itertools.combinations(tasks, 2)})
+
+
+NULL_SCORES = {"mean_abs_diff": None, "spearman": None, "jaccard_top_k": None, "mean_abs_diff_ci": [None, None],
+               "spearman_ci": [None, None], "jaccard_top_k_ci": [None, None], "jaccard_null": None}
+"""A pair's reuse scores where it has no length to compare on (a ``reason`` says why)."""
+
+
+def map_method_record(
+    method: Method, measurements: dict[str, TaskMeasurements], tasks_choice: dict[str, LengthChoice],
+    pairs_choice: dict[str, LengthChoice], comparison: Comparison,
+) -> dict[str, Any]:
+    """One map method: per-length maps, each task's map over its lengths with intervals, and every pair's scores
+    over the pair's lengths (the maps of both tasks averaged over exactly those lengths)."""
+    full, samples = {}, {}
+    for task, measured in measurements.items():
+        estimators = length_estimators(method, measured)
+        full[task] = {length: estimate(slice(None)) for length, estimate in estimators.items()}
+        samples[task] = {length: resampled_maps(estimate, comparison.count, DEFAULT_RESAMPLES, comparison.seed)
+                         for length, estimate in estimators.items()}
+    maps, intervals, reuse = {}, {}, {}
+    for task, choice in tasks_choice.items():
+        maps[task] = mean_over_lengths([full[task][n] for n in choice.lengths]) if choice.lengths else None
+        if choice.lengths:
+            lo, hi = head_intervals(mean_over_lengths([samples[task][n] for n in choice.lengths]))
+            intervals[task] = {"lo": lo, "hi": hi}
+    for key, choice in pairs_choice.items():
+        a, b = key.split("|")
+        if not choice.lengths:
+            reuse[key] = {**NULL_SCORES, "k": comparison.k, "reason": choice.reason}
+            continue
+        map_a, map_b = (mean_over_lengths([full[task][n] for n in choice.lengths]) for task in (a, b))
+        samples_a, samples_b = (mean_over_lengths([samples[task][n] for n in choice.lengths]) for task in (a, b))
+        reuse[key] = {**reuse_with_intervals(map_a, map_b, samples_a, samples_b, comparison.k),
+                      "difference_map": map_a - map_b, "reason": None}
+    return {"maps": maps, "maps_by_length": full, "intervals": intervals, "reuse": reuse}
+
+
+def attention_record(
+    measurements: dict[str, TaskMeasurements], pairs_choice: dict[str, LengthChoice],
+) -> dict[str, dict[str, Any]]:
+    """The paper's attention difference of every pair over the pair's lengths, with the form it could use."""
+    pairs = {}
+    for key, choice in pairs_choice.items():
+        a, b = key.split("|")
+        if not choice.lengths:
+            pairs[key] = {"difference": None, "per_head": None, "form": None, "lengths": [], "note": None,
+                          "reason": choice.reason}
+            continue
+        result = attention_difference(measurements[a].attention, measurements[b].attention, choice.lengths, (a, b))
+        pairs[key] = {**result.to_record(), "difference": float(np.nanmean(result.per_head)), "reason": None}
+    return pairs
+
+
 def build_record(
-    measurements: dict[str, TaskMeasurements], methods: Sequence[Method], n_layers: int, n_heads: int, count: int,
-    seed: int,
+    measurements: dict[str, TaskMeasurements], methods: Sequence[Method], group: TaskGroup, comparison: Comparison,
 ) -> dict[str, Any]:
     """Maps, intervals and reuse scores from the measurements (everything but the run's identity)."""
     tasks = list(measurements)
-    pairs = list(itertools.combinations(tasks, 2))
-    k = default_k(n_layers, n_heads)
-    record: dict[str, Any] = {"maps": {}, "maps_by_length": {}, "intervals": {}, "logprob_maps": {}, "reuse": {}}
-    notes: list[str] = []
+    tasks_choice, pairs_choice = length_choices(measurements, group, comparison)
+    record: dict[str, Any] = {
+        "task_lengths": {task: choice.to_record() for task, choice in tasks_choice.items()},
+        "pair_lengths": {key: choice.to_record() for key, choice in pairs_choice.items()},
+        "maps": {}, "maps_by_length": {}, "intervals": {}, "logprob_maps": {}, "reuse": {},
+    }
     for method in methods:
-        maps, by_length, intervals, samples = {}, {}, {}, {}
-        for task in tasks:
-            per_length = length_estimators(method, measurements[task])
-            estimator = over_lengths(per_length)
-            maps[task] = estimator(slice(None))
-            by_length[task] = {length: estimate(slice(None)) for length, estimate in per_length.items()}
-            samples[task] = resampled_maps(estimator, count, DEFAULT_RESAMPLES, seed)
-            lo, hi = head_intervals(samples[task])
-            intervals[task] = {"lo": lo, "hi": hi}
-        record["maps"][method.value] = maps
-        record["maps_by_length"][method.value] = by_length
-        record["intervals"][method.value] = intervals
-        record["reuse"][method.value] = {
-            pair_key(a, b): reuse_with_intervals(maps[a], maps[b], samples[a], samples[b], k) for a, b in pairs
-        }
+        if method is Method.ATTENTION:
+            record["reuse"][method.value] = attention_record(measurements, pairs_choice)
+            continue
+        part = map_method_record(method, measurements, tasks_choice, pairs_choice, comparison)
+        for name in ("maps", "maps_by_length", "intervals", "reuse"):
+            record[name][method.value] = part[name]
         if method in ABLATION_KINDS:
             kind = ABLATION_KINDS[method]
             record["logprob_maps"][method.value] = {
-                task: np.mean([results[kind].logprob_drop() for results in measurements[task].ablation.values()], 0)
-                for task in tasks}
+                task: np.mean([measurements[task].ablation[n][kind].logprob_drop() for n in choice.lengths], 0)
+                if choice.lengths else None for task, choice in tasks_choice.items()}
+    if Method.PATCHING in methods and Method.ATTRIBUTION in methods:
+        record["attribution_agreement"] = {task: agreement(record, task) for task in tasks}
+    record["clean_accuracy"] = {task: dict(sorted(measurements[task].clean_accuracy.items())) for task in tasks}
+    record["notes"] = record_notes(measurements, methods, pairs_choice, comparison)
+    return record
+
+
+def record_notes(
+    measurements: dict[str, TaskMeasurements], methods: Sequence[Method], pairs_choice: dict[str, LengthChoice],
+    comparison: Comparison,
+) -> list[str]:
+    """What a reader must know: the protocol's caution, pairs without scores, lengths where patching is undefined."""
+    notes = [PAPER_CAUTION] if comparison.protocol is Protocol.PAPER else []
+    notes += [f"{key}: no scores ({choice.reason})" for key, choice in pairs_choice.items() if not choice.lengths]
     if Method.PATCHING in methods or Method.ATTRIBUTION in methods:
-        for task in tasks:
-            for length, result in measurements[task].patching.items():
+        for task, measured in measurements.items():
+            for length, result in measured.patching.items():
                 if abs(result.gap()) < MIN_LOGPROB_GAP:
                     notes.append(f"patching: {task} at length {length}: clean and corrupted inputs give the clean "
                                  f"answer the same log-prob (gap {result.gap():.4f} nats), so recovery is undefined "
                                  "there and left out")
-    if Method.PATCHING in methods and Method.ATTRIBUTION in methods:
-        record["attribution_agreement"] = {task: agreement(record, task) for task in tasks}
-    if Method.ATTENTION in methods:
-        record["attention_pairs"] = {pair_key(a, b): attention_pair(measurements[a], measurements[b]) for a, b in pairs}
-        for a, b in pairs:
-            pair = record["attention_pairs"][pair_key(a, b)]
-            scores = record["reuse"][Method.ATTENTION.value][pair_key(a, b)]
-            scores["offset_js_mean"] = float(np.mean(pair["offset_js"]))
-            scores["pattern_l1_mean"] = None if pair["pattern_l1"] is None else float(np.mean(pair["pattern_l1"]))
-    if not pairs:
+    if not pairs_choice:
         notes.append("the analysed group has a single task: there is no pair to score reuse for")
-    record["clean_accuracy"] = {task: clean_accuracy(measurements[task]) for task in tasks}
-    record["notes"] = notes
-    return record
+    return notes
 
 
 def agreement(record: dict[str, Any], task: str) -> dict[str, Any]:
     """Spearman ρ between attribution and exact patching over heads, overall and per length."""
-    def rho(a: np.ndarray, b: np.ndarray) -> float:
+    def rho(a: np.ndarray | None, b: np.ndarray | None) -> float:
+        if a is None or b is None:
+            return float("nan")
         a, b = np.ravel(a), np.ravel(b)
         keep = np.isfinite(a) & np.isfinite(b)
         return spearman(a[keep], b[keep]) if keep.sum() > 1 else float("nan")
@@ -319,20 +438,6 @@ def agreement(record: dict[str, Any], task: str) -> dict[str, Any]:
     exact, estimate = record["maps_by_length"]["patching"][task], record["maps_by_length"]["attribution"][task]
     return {"spearman": rho(record["maps"]["attribution"][task], record["maps"]["patching"][task]),
             "by_length": {length: rho(estimate[length], exact[length]) for length in exact}}
-
-
-def attention_pair(a: TaskMeasurements, b: TaskMeasurements) -> dict[str, Any]:
-    """The paper's Σ|Ā_A − Ā_B| over the lengths where the layouts match, and the offset JS distance."""
-    shared = [length for length in sorted(set(a.attention) & set(b.attention))
-              if shares_layout(a.attention[length], b.attention[length])]
-    l1 = np.mean([pattern_difference(a.attention[n], b.attention[n]) for n in shared], axis=0) if shared else None
-    js = offset_distance({n: s.offset_profile for n, s in a.attention.items()},
-                         {n: s.offset_profile for n, s in b.attention.items()})
-    return {"pattern_l1": l1, "pattern_l1_lengths": shared, "offset_js": js}
-
-
-def clean_accuracy(measured: TaskMeasurements) -> dict[int, float]:
-    return dict(sorted(measured.clean_accuracy.items()))
 
 
 def pattern_length(group: TaskGroup, task: str, lengths: Sequence[int]) -> int:
@@ -344,19 +449,25 @@ def pattern_length(group: TaskGroup, task: str, lengths: Sequence[int]) -> int:
 def analyze(
     run_dir: Path, step: int | None = None, methods: Sequence[str] | None = None, count: int = DEFAULT_COUNT,
     lengths: Sequence[int] | None = None, device: str | torch.device = "cpu", progress: bool = True,
-    tasks: Sequence[str] | None = None, into: Path | None = None,
+    tasks: Sequence[str] | None = None, into: Path | None = None, protocol: Protocol | str = Protocol.COMPETENT,
+    threshold: float = DEFAULT_COMPETENCE, control: Path | None = None,
 ) -> dict[str, Any]:
     """Measure, score and write everything for one checkpoint into ``into`` (default: the run's
-    ``analysis/``); returns the JSON record."""
+    ``analysis/``); returns the JSON record. ``control``: a run of the group's control whose saved analysis
+    holds the control pairs the reports compare with."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     tokenizer = check_compatible(config.vocab)
     chosen_step = resolve_step(run_dir, step)
     chosen_methods = parse_methods(methods)
     chosen_tasks = resolve_tasks(config.group, tasks)
+    protocol = parse_protocol(protocol)
     if count < 2:
         raise InterpError(f"--count must be at least 2 (resampling needs a donor), got {count}")
-    task_lengths = analysis_lengths(config.group, chosen_tasks, lengths)
+    if not 0 <= threshold <= 1:
+        raise InterpError(f"--competence is a fraction in [0, 1], got {threshold}")
+    control_record = control_pairs(control, config.group, protocol) if control is not None else None
+    task_lengths = analysis_lengths(config.group, chosen_tasks, lengths, protocol)
     weights = checkpoint_stem(run_dir, chosen_step).with_suffix(".safetensors")
     checkpoint = {"step": chosen_step, "bytes": weights.stat().st_size, "mtime_ns": weights.stat().st_mtime_ns}
     model = model_at(run_dir, config, chosen_step, pick_device(str(device)))
@@ -366,35 +477,60 @@ def analyze(
     for (task, _), examples in tqdm(sets.items(), desc="head reuse", unit="length", disable=not progress, leave=False):
         measure(model, task, examples, chosen_methods, ANALYSIS_SEED, measurements[task])
 
-    scores = build_record(measurements, chosen_methods, model.cfg.n_layers, model.cfg.n_heads, count, ANALYSIS_SEED)
+    comparison = Comparison(protocol, threshold, default_k(model.cfg.n_layers, model.cfg.n_heads), count, ANALYSIS_SEED)
     record = jsonable({
         "step": chosen_step, "n_layers": model.cfg.n_layers, "n_heads": model.cfg.n_heads,
-        "group": config.group.name, "tasks": chosen_tasks,
+        "group": config.group.name, "main_task": config.group.main.task, "tasks": chosen_tasks,
         "settings": {"methods": [method.value for method in chosen_methods], "count": count,
                      "lengths": task_lengths, "seed": ANALYSIS_SEED, "checkpoint": checkpoint,
-                     "top_k": default_k(model.cfg.n_layers, model.cfg.n_heads),
+                     "protocol": protocol.value, "competence": threshold, "top_k": comparison.k,
                      "bootstrap_resamples": DEFAULT_RESAMPLES},
-        **scores,
+        **build_record(measurements, chosen_methods, config.group, comparison),
+        "control": control_record,
     })
+    into = analysis_dir(run_dir) if into is None else into
+    write_json(into / "steps" / f"step_{chosen_step:06d}.json", record)  # the record first: reports never lose it
+    write_json(into / RECORD_FILE, record)
     patterns = {}
     for task in chosen_tasks:
         if measurements[task].attention:
             length = pattern_length(config.group, task, sorted(measurements[task].attention))
             patterns[task] = (length, measurements[task].attention[length])
-    into = analysis_dir(run_dir) if into is None else into
-    html, markdown = reports(run_dir, record, patterns, tokenizer)
-    write_json(into / "steps" / f"step_{chosen_step:06d}.json", record)
-    write_json(into / RECORD_FILE, record)
-    write_text(into / "report.html", html)
-    write_text(into / "ablation_report.md", markdown)
+    write_reports(into, run_dir, record, patterns, tokenizer)
     return record
 
 
-def reports(run_dir: Path, record: dict[str, Any], patterns: dict[str, tuple[int, AttentionStats]],
-            tokenizer: Tokenizer) -> tuple[str, str]:
-    """The interactive report (HTML) and the ablation report (Markdown) of a record."""
+def write_reports(into: Path, run_dir: Path, record: dict[str, Any], patterns: dict[str, tuple[int, AttentionStats]],
+                  tokenizer: Tokenizer) -> None:
+    """The interactive report (HTML) and the ablation report (Markdown) of a record, into ``into``."""
     title = f"{run_dir.name}: head reuse at step {record['step']}"
-    return report_html(record, patterns, tokenizer, title), ablation_markdown(record, title)
+    html, markdown = report_html(record, patterns, tokenizer, title), ablation_markdown(record, title)
+    write_text(into / "report.html", html)
+    write_text(into / "ablation_report.md", markdown)
+
+
+def parse_protocol(protocol: Protocol | str) -> Protocol:
+    try:
+        return Protocol(protocol)
+    except ValueError:
+        raise InterpError(f"unknown protocol {protocol!r} (accepted: "
+                          f"{', '.join(item.value for item in Protocol)})") from None
+
+
+def control_pairs(control: Path, group: TaskGroup, protocol: Protocol) -> dict[str, Any]:
+    """From a control run's saved analysis, the scores of its pairs that share this group's main task."""
+    record = saved_record(control)
+    saved_protocol = record["settings"].get("protocol", Protocol.PAPER.value)
+    if saved_protocol != protocol.value:
+        raise InterpError(f"the control analysis in {control} used the {saved_protocol} protocol, this one the "
+                          f"{protocol.value}; analyse both alike")
+    main = group.main.task
+    reuse = {method: {key: scores for key, scores in pairs.items() if main in key.split("|")}
+             for method, pairs in record["reuse"].items()}
+    if not any(reuse.values()):
+        raise InterpError(f"the analysis in {control} has no pair with {main!r}, this group's main task, so it "
+                          "holds no control pair for it")
+    return {"run": str(control), "group": record["group"], "step": record["step"], "reuse": reuse}
 
 
 def analysis_dir(run_dir: Path, family: str | None = None) -> Path:
@@ -412,7 +548,12 @@ def saved_record(run_dir: Path, family: str | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise InterpError(f"{run_dir} has no saved analysis ({path} is missing); run python -m "
                           f"interp.{family or 'head_overlap'} --run {run_dir} first")
-    return read_json(path)
+    record = read_json(path)
+    if not (isinstance(record, dict) and RECORD_KEYS <= set(record) and isinstance(record["settings"], dict)
+            and "protocol" in record["settings"]):
+        raise InterpError(f"{path} is not a head-reuse record of this version (written before protocols, or by "
+                          f"something else); run python -m interp.{family or 'head_overlap'} --run {run_dir} again")
+    return record
 
 
 def redraw_reports(run_dir: Path, family: str | None = None, device: str | torch.device = "cpu") -> Path:
@@ -429,17 +570,26 @@ def redraw_reports(run_dir: Path, family: str | None = None, device: str | torch
                                                                settings["checkpoint"]["mtime_ns"]]:
         raise InterpError(f"checkpoint {weights} changed since it was analysed; run the analysis again")
     patterns = {}
-    if Method.ATTENTION.value in settings["methods"]:
+    if {Method.ATTENTION.value, Method.ATTENTION_FOCUS.value} & set(settings["methods"]):
         model = model_at(run_dir, config, record["step"], pick_device(str(device)))
         for task in record["tasks"]:
             length = pattern_length(config.group, task, settings["lengths"][task])
             examples = analysis_sets(model, {task: [length]}, settings["count"], settings["seed"])[task, length]
             patterns[task] = (length, attention_stats(model, examples))
     into = analysis_dir(run_dir, family)
-    html, markdown = reports(run_dir, record, patterns, tokenizer)
-    write_text(into / "report.html", html)
-    write_text(into / "ablation_report.md", markdown)
+    write_reports(into, run_dir, record, patterns, tokenizer)
     return into
+
+
+def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--protocol`` and ``--competence``: which lengths a pair is compared on (SPEC §7.1)."""
+    parser.add_argument("--protocol", choices=[protocol.value for protocol in Protocol],
+                        default=Protocol.COMPETENT.value,
+                        help="competent (default): compare a pair where both tasks were trained and are competent; "
+                             "paper: over the lengths GG averages (confounded with accuracy)")
+    parser.add_argument("--competence", type=float, default=DEFAULT_COMPETENCE,
+                        help=f"clean exact match both tasks need at a length (competent protocol; default "
+                             f"{DEFAULT_COMPETENCE})")
 
 
 def saved_analysis_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -468,7 +618,11 @@ def main(argv: list[str] | None = None, family: str | None = None) -> None:
                                  + ", ".join(method.value for method in Method))
     parser.add_argument("--tasks", help="comma-separated subset of the group's tasks (default: all)")
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help="test examples per task and length")
-    parser.add_argument("--lengths", nargs="+", help="lengths, e.g. 4 8 12-16 (default: up to 8 per task)")
+    parser.add_argument("--lengths", nargs="+", help="lengths, e.g. 4 8 12-16 (default: up to 8 for the group)")
+    add_protocol_arguments(parser)
+    parser.add_argument("--control", type=Path,
+                        help="a run of the group's control (e.g. add_copyfirst for add_carry), analysed alike: the "
+                             "reports compare each pair with its control pair")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     args = parser.parse_args(argv)
@@ -477,6 +631,7 @@ def main(argv: list[str] | None = None, family: str | None = None) -> None:
         args.run, step=args.step, methods=[family] if family else args.methods.split(","), count=args.count,
         lengths=parse_lengths(args.lengths), device=args.device, progress=not args.quiet,
         tasks=None if args.tasks is None else [task.strip() for task in args.tasks.split(",")], into=into,
+        protocol=args.protocol, threshold=args.competence, control=args.control,
     )
     if not args.quiet:
         print(summary_table(record))

@@ -24,7 +24,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from interp.attention import AttentionStats
+from interp.attention import AttentionForm, AttentionStats
 from interp.errors import cli_main
 from interp.plots import html_document, sequential_heatmap, signed_heatmap
 from interp.vocab import Tokenizer
@@ -32,7 +32,7 @@ from interp.vocab import Tokenizer
 SIGNED_METHODS = ("ablation_mean", "ablation_zero", "ablation_resample", "patching", "attribution")
 MAP_UNITS = {
     "ablation_mean": "accuracy drop", "ablation_zero": "accuracy drop", "ablation_resample": "accuracy drop",
-    "patching": "recovery", "attribution": "recovery (est.)", "attention": "focus",
+    "patching": "recovery", "attribution": "recovery (est.)", "attention_focus": "focus",
 }
 METHOD_TITLES = {
     "ablation_mean": "Mean ablation: drop in exact-match accuracy (clean − ablated)",
@@ -40,8 +40,13 @@ METHOD_TITLES = {
     "ablation_resample": "Resample ablation: drop in exact-match accuracy (clean − ablated)",
     "patching": "Activation patching: normalised recovery of the clean answer log-prob (0 corrupted, 1 clean)",
     "attribution": "Attribution patching: first-order estimate of the normalised recovery",
-    "attention": "Attention focus: 1 − normalised entropy of the answer-predicting queries (0 uniform, 1 one token)",
+    "attention_focus": "Attention focus (diagnostic): 1 − normalised entropy of the answer-predicting queries "
+                       "(0 uniform, 1 one token)",
 }
+ATTENTION = "attention"
+"""The method whose pair scores are the paper's attention difference (no per-task map)."""
+LAYOUT_FREE = AttentionForm.LAYOUT_FREE.value
+"""The attention difference's fallback form, in other units (Jensen–Shannon distance)."""
 TOP_HEADS = 5
 
 
@@ -120,28 +125,72 @@ def format_ci(value: Any, interval: Any, digits: int = 3) -> str:
     return text
 
 
-def reuse_rows(record: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(method, pair, scores) for method, by_pair in record["reuse"].items() for pair, scores in by_pair.items()]
+def not_available(scores: dict[str, Any]) -> str:
+    """``n/a (reason)`` for a pair without scores."""
+    return f"n/a ({scores['reason']})" if scores.get("reason") else "n/a"
+
+
+def map_rows(record: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, pair, scores) of every map method (the attention difference has rows of its own)."""
+    return [(method, pair, scores) for method, by_pair in record["reuse"].items() if method != ATTENTION
+            for pair, scores in by_pair.items()]
+
+
+def attention_rows(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return list(record["reuse"].get(ATTENTION, {}).items())
+
+
+def lengths_text(lengths: Sequence[int]) -> str:
+    return ", ".join(map(str, lengths)) if lengths else "none"
+
+
+def attention_text(entry: dict[str, Any]) -> str:
+    """The paper's attention difference in words: value, form and the lengths it used."""
+    if entry["difference"] is None:
+        return not_available(entry)
+    unit = "JS distance, layout-free" if entry["form"] == LAYOUT_FREE else "Σ|ΔĀ| per head, mean over heads"
+    form = entry["form"].replace("_", " ")
+    return f"{entry['difference']:.3f} ({unit}; {form}; lengths {lengths_text(entry['lengths'])})"
 
 
 def reuse_table_html(record: dict[str, Any]) -> str:
-    header = ("<tr><th>method</th><th>pair</th><th>mean |A − B| [95% CI]</th><th>Spearman ρ [95% CI]</th>"
-              "<th>top-k Jaccard [95% CI]</th><th>null</th><th>k</th><th>extra</th></tr>")
+    header = ("<tr><th>method</th><th>pair</th><th>lengths</th><th>mean |A − B| [95% CI]</th>"
+              "<th>Spearman ρ [95% CI]</th><th>top-k Jaccard [95% CI]</th><th>null</th><th>k (sizes)</th></tr>")
     rows = []
-    for method, pair, scores in reuse_rows(record):
-        extra = ""
-        if "offset_js_mean" in scores:
-            l1 = scores.get("pattern_l1_mean")
-            extra = (f"offset JS {scores['offset_js_mean']:.3f}; Σ|ΔĀ| "
-                     + ("n/a (layouts differ)" if l1 is None else f"{l1:.3f}"))
-        cells = [method, pair, format_ci(scores["mean_abs_diff"], scores["mean_abs_diff_ci"]),
-                 format_ci(scores["spearman"], scores["spearman_ci"], 2),
-                 format_ci(scores["jaccard_top_k"], scores["jaccard_top_k_ci"], 2),
-                 format_ci(scores["jaccard_null"], None, 2), str(scores["k"]), extra]
+    for method, pair, scores in map_rows(record):
+        if scores["mean_abs_diff"] is None and scores.get("reason"):
+            cells = [method, pair, not_available(scores), "", "", "", "", ""]
+        else:
+            sizes = scores.get("top_k_sizes")
+            cells = [method, pair, lengths_text(record["pair_lengths"][pair]["lengths"]),
+                     format_ci(scores["mean_abs_diff"], scores["mean_abs_diff_ci"]),
+                     format_ci(scores["spearman"], scores["spearman_ci"], 2),
+                     format_ci(scores["jaccard_top_k"], scores["jaccard_top_k_ci"], 2),
+                     format_ci(scores["jaccard_null"], None, 2), f"{scores['k']}" + (f" ({sizes[0]}, {sizes[1]})"
+                                                                                  if sizes else "")]
         rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+    rows += [f"<tr><td>attention</td><td>{html.escape(pair)}</td><td colspan='6'>"
+             f"{html.escape(attention_text(entry))}</td></tr>" for pair, entry in attention_rows(record)]
     if not rows:
         return "<p>No pair of tasks: nothing to compare.</p>"
     return f"<table>{header}{''.join(rows)}</table>"
+
+
+def protocol_text(record: dict[str, Any]) -> str:
+    """Which lengths the maps were compared on, in words (records made before protocols: the paper's way)."""
+    settings = record["settings"]
+    protocol = settings.get("protocol", "paper")
+    if protocol == "competent":
+        return (f"Protocol: competent — a pair is compared on the lengths both tasks were trained on where both "
+                f"have clean exact match ≥ {settings['competence']:.0%}; a task's own map on its competent training "
+                "lengths.")
+    return ("Protocol: paper — maps averaged over the lengths the generalisation gap averages. CAUTION: an "
+            "accuracy-drop map is ≈ 0 where its task fails, so these scores are confounded with accuracy.")
+
+
+def pair_lengths_text(record: dict[str, Any]) -> str:
+    return "; ".join(f"{pair}: {lengths_text(entry['lengths'])}" + (f" ({entry['reason']})" if entry["reason"] else "")
+                     for pair, entry in record.get("pair_lengths", {}).items())
 
 
 def settings_html(record: dict[str, Any]) -> str:
@@ -156,8 +205,10 @@ def settings_html(record: dict[str, Any]) -> str:
     return (
         f"<p>Group <b>{html.escape(record['group'])}</b>, step {record['step']}, {record['n_layers']} layers × "
         f"{record['n_heads']} heads; {settings['count']} test examples per task and length (seed {settings['seed']}); "
-        f"lengths {html.escape(lengths)}. Maps are averaged over the lengths; intervals are 95% bootstrap "
-        f"intervals over examples ({settings['bootstrap_resamples']} resamples).</p>"
+        f"lengths analysed {html.escape(lengths)}. Intervals are 95% bootstrap intervals over examples "
+        f"({settings['bootstrap_resamples']} resamples).</p>"
+        f"<p><b>{html.escape(protocol_text(record))}</b> Lengths compared per pair: "
+        f"{html.escape(pair_lengths_text(record) or 'none')}.</p>"
         f"<p>Clean exact-match accuracy: {html.escape(accuracy)}.</p>"
         + (f"<p>Attribution vs exact patching (Spearman ρ over heads): {html.escape(agreement_text)}.</p>"
            if agreement else "")
@@ -165,32 +216,48 @@ def settings_html(record: dict[str, Any]) -> str:
     )
 
 
+def method_figures(record: dict[str, Any], method: str) -> list[go.Figure]:
+    """A map method's per-task maps and its pairs' difference maps (each over its own lengths), where defined."""
+    maps = {task: as_array(values) for task, values in record["maps"][method].items() if values is not None}
+    signed = method in SIGNED_METHODS
+    figures = [map_grid(record, maps, METHOD_TITLES[method], MAP_UNITS[method], signed)] if maps else []
+    differences = {pair: as_array(scores["difference_map"]) for pair, scores in record["reuse"][method].items()
+                   if scores.get("difference_map") is not None}
+    if differences:
+        figures.append(map_grid(record, differences, f"{method}: difference maps (A − B) over each pair's lengths",
+                                f"Δ {MAP_UNITS[method]}", signed=True))
+    return figures
+
+
+def attention_figures(record: dict[str, Any]) -> list[go.Figure]:
+    """The paper's attention difference per head, one grid per unit (Σ|ΔĀ| forms and the layout-free one)."""
+    entries = {pair: entry for pair, entry in attention_rows(record) if entry["per_head"] is not None}
+    figures = []
+    for layout_free in (False, True):
+        panels = {f"{pair} ({entry['form']})": as_array(entry["per_head"]) for pair, entry in entries.items()
+                  if (entry["form"] == LAYOUT_FREE) == layout_free}
+        if not panels:
+            continue
+        top = max(float(np.nanmax(values)) for values in panels.values())
+        title = ("Attention: Jensen–Shannon distance between attention-by-offset profiles (layout-free fallback; "
+                 "0 same, 1 disjoint)" if layout_free else "Attention: Σ|Ā_A − Ā_B| per head (the paper's metric)")
+        figures.append(map_grid(record, panels, title, "JS distance" if layout_free else "Σ|ΔĀ|", signed=False,
+                                zmax=1.0 if layout_free else (top if top > 0 else 1.0)))
+    return figures
+
+
 def report_html(
     record: dict[str, Any], patterns: dict[str, tuple[int, AttentionStats]], tokenizer: Tokenizer, title: str,
 ) -> str:
     """The whole report as one offline HTML page."""
-    figures = []
-    for method, by_task in record["maps"].items():
-        maps = {task: as_array(values) for task, values in by_task.items()}
-        signed = method in SIGNED_METHODS
-        figures.append(map_grid(record, maps, METHOD_TITLES[method], MAP_UNITS[method], signed))
-        differences = {pair: maps[pair.split("|")[0]] - maps[pair.split("|")[1]] for pair in record["reuse"][method]}
-        if differences:
-            figures.append(map_grid(record, differences, f"{method}: difference maps (A − B)",
-                                    f"Δ {MAP_UNITS[method]}", signed=True))
-    pairs = record.get("attention_pairs", {})
-    if pairs:
-        distances = {pair: as_array(maps["offset_js"]) for pair, maps in pairs.items()}
-        figures.append(map_grid(record, distances, "Attention: Jensen–Shannon distance between attention-by-offset "
-                                "profiles (layout-free; 0 same, 1 disjoint)", "JS distance", signed=False))
-    shared = {pair: as_array(maps["pattern_l1"]) for pair, maps in pairs.items() if maps["pattern_l1"] is not None}
-    if shared:
-        top = max(float(np.nanmax(values)) for values in shared.values())
-        figures.append(map_grid(record, shared, "Attention: Σ|Ā_A − Ā_B| per head (the paper's; pairs that share a "
-                                "layout)", "Σ|ΔĀ|", signed=False, zmax=top if top > 0 else 1.0))
+    figures = [figure for method in record["maps"] for figure in method_figures(record, method)]
+    figures += attention_figures(record)
     for task, (length, stats) in patterns.items():
         figures.append(pattern_figure(task, length, stats, tokenizer))
     body = "<h2>Reuse scores</h2>" + reuse_table_html(record)
+    if record.get("control"):
+        body += "<h2>Against the control</h2><ul>" + "".join(
+            f"<li>{html.escape(line)}</li>" for line in control_lines(record)) + "</ul>"
     return html_document(figures, html.escape(title), settings_html(record) + body)
 
 
@@ -202,40 +269,62 @@ def top_heads(values: np.ndarray, count: int = TOP_HEADS) -> list[int]:
 
 
 def flat_value(values: Any, flat: int) -> float | None:
-    """Entry ``flat`` (layer-major) of a record map; None when it is NaN."""
+    """Entry ``flat`` (layer-major) of a record map; None when it is NaN or the map is null."""
+    if values is None:
+        return None
     value = as_array(values).ravel()[flat]
     return None if not np.isfinite(value) else float(value)
 
 
 def task_section(record: dict[str, Any], task: str) -> list[str]:
     methods = list(record["maps"])
+    choice = record.get("task_lengths", {}).get(task, {"lengths": record["settings"]["lengths"][task], "reason": None})
+    lines = [f"## {task}", ""]
+    if not methods:
+        return lines
     lead = next((method for method in methods if method.startswith("ablation")), methods[0])
+    if record["maps"][lead][task] is None:
+        return [*lines, f"No map: {choice['reason']}.", ""]
     ranked = top_heads(as_array(record["maps"][lead][task]))
-    lines = [f"## {task}", "", f"Heads ranked by {lead} ({MAP_UNITS[lead]}); 95% bootstrap intervals over examples.", ""]
+    lines += [f"Heads ranked by {lead} ({MAP_UNITS[lead]}) over lengths {lengths_text(choice['lengths'])}; 95% "
+              "bootstrap intervals over examples.", ""]
     columns = [*methods, *(f"{method} log-prob drop" for method in record["logprob_maps"])]
     lines += ["| head | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for flat in ranked:
-        intervals = {method: record["intervals"][method][task] for method in methods}
-        cells = [format_ci(flat_value(record["maps"][method][task], flat),
-                           [flat_value(intervals[method][side], flat) for side in ("lo", "hi")]) for method in methods]
+        cells = []
+        for method in methods:
+            interval = record["intervals"][method].get(task)
+            bounds = [flat_value(interval[side], flat) for side in ("lo", "hi")] if interval else None
+            cells.append(format_ci(flat_value(record["maps"][method][task], flat), bounds))
         cells += [format_ci(flat_value(record["logprob_maps"][method][task], flat), None)
                   for method in record["logprob_maps"]]
         lines.append(f"| {head_name(flat, record['n_heads'])} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
-def reuse_sentence(method: str, pair: str, scores: dict[str, Any]) -> str:
-    """One score line in words: each score with its interval, judged against its null."""
-    a, b = pair.split("|")
+def overlap_words(scores: dict[str, Any]) -> str:
+    """The top-k overlap judged against random sets of the same sizes."""
     jaccard, null, interval = scores["jaccard_top_k"], scores["jaccard_null"], scores["jaccard_top_k_ci"]
-    if jaccard is None or None in interval:
-        overlap = "cannot be compared with chance"
-    elif interval[0] > null:
-        overlap = "above chance (the interval excludes it)"
+    if jaccard is None:
+        return "no top-k overlap: neither task has a head whose effect is clearly positive"
+    if null is None or None in interval:
+        return f"top-k Jaccard {format_ci(jaccard, interval, 2)}, which cannot be compared with chance"
+    if interval[0] > null:
+        verdict = "above chance (the interval excludes it)"
     elif interval[1] < null:
-        overlap = "below chance (the interval excludes it)"
+        verdict = "below chance (the interval excludes it)"
     else:
-        overlap = "not distinguishable from chance"
+        verdict = "not distinguishable from chance"
+    sizes = scores.get("top_k_sizes") or [scores["k"], scores["k"]]
+    return (f"their top heads (at most {scores['k']} with a positive effect: {sizes[0]} and {sizes[1]}) overlap with "
+            f"Jaccard {format_ci(jaccard, interval, 2)} against {null:.2f} for random sets of those sizes: {verdict}")
+
+
+def reuse_sentence(method: str, pair: str, scores: dict[str, Any], lengths: Sequence[int] = ()) -> str:
+    """One score line in words: each score with its interval, judged against its null; n/a with its reason."""
+    a, b = pair.split("|")
+    if scores["mean_abs_diff"] is None and scores.get("reason"):
+        return f"- **{method}**, {a} vs {b}: {not_available(scores)}."
     rho, rho_interval = scores["spearman"], scores["spearman_ci"]
     if rho is None or None in rho_interval:
         order = "cannot be judged"
@@ -245,10 +334,35 @@ def reuse_sentence(method: str, pair: str, scores: dict[str, Any]) -> str:
         order = "is reversed (the interval is below 0)"
     else:
         order = "shows no clear agreement (the interval includes 0)"
-    return (f"- **{method}**, {a} vs {b}: the maps differ by {format_ci(scores['mean_abs_diff'], scores['mean_abs_diff_ci'])} "
-            f"per head on average ({MAP_UNITS[method]}); the ranking of heads {order}: Spearman ρ = "
-            f"{format_ci(rho, rho_interval, 2)}; their top-{scores['k']} heads overlap with Jaccard "
-            f"{format_ci(jaccard, interval, 2)} against {null:.2f} for random sets: {overlap}.")
+    return (f"- **{method}**, {a} vs {b} (lengths {lengths_text(lengths)}): the maps differ by "
+            f"{format_ci(scores['mean_abs_diff'], scores['mean_abs_diff_ci'])} per head on average "
+            f"({MAP_UNITS.get(method, method)}); the ranking of heads {order}: Spearman ρ = "
+            f"{format_ci(rho, rho_interval, 2)}; {overlap_words(scores)}.")
+
+
+def control_lines(record: dict[str, Any]) -> list[str]:
+    """Each main|aux pair's top-k overlap and mean |A − B| beside the control run's pair with the same main task."""
+    control = record["control"]
+    main = record["main_task"]
+    lines = []
+    for method, pairs in record["reuse"].items():
+        controls = control["reuse"].get(method, {})
+        for pair, scores in pairs.items():
+            if main not in pair.split("|"):
+                continue
+            for control_pair, control_scores in controls.items():
+                lines.append(f"{method}: {pair} {comparison_values(method, scores)} vs control {control_pair} "
+                             f"({control['group']}, {control['run']}) {comparison_values(method, control_scores)}")
+    return lines
+
+
+def comparison_values(method: str, scores: dict[str, Any]) -> str:
+    if method == ATTENTION:
+        return attention_text(scores)
+    if scores["mean_abs_diff"] is None:
+        return not_available(scores)
+    return (f"Jaccard {format_ci(scores['jaccard_top_k'], scores['jaccard_top_k_ci'], 2)}, mean |A − B| "
+            f"{format_ci(scores['mean_abs_diff'], scores['mean_abs_diff_ci'])}")
 
 
 def ablation_markdown(record: dict[str, Any], title: str) -> str:
@@ -256,14 +370,26 @@ def ablation_markdown(record: dict[str, Any], title: str) -> str:
     settings = record["settings"]
     lines = [f"# {title}", "",
              f"Group `{record['group']}`, step {record['step']}, {record['n_layers']} layers × {record['n_heads']} "
-             f"heads, {settings['count']} test examples per task and length; lengths: "
+             f"heads, {settings['count']} test examples per task and length; lengths analysed: "
              + "; ".join(f"{task} {', '.join(map(str, lengths))}" for task, lengths in settings["lengths"].items())
              + ". Ablation effects are drops (clean − ablated): positive means the head matters. Patching is the "
-             "normalised recovery of the clean answer's log-prob (0 corrupted, 1 clean).", ""]
+             "normalised recovery of the clean answer's log-prob (0 corrupted, 1 clean).", "",
+             f"**{protocol_text(record)}**", ""]
     for task in record["tasks"]:
         lines += task_section(record, task)
     lines += ["## Reuse", ""]
-    lines += [reuse_sentence(method, pair, scores) for method, pair, scores in reuse_rows(record)] or ["No pair of tasks."]
+    pair_lengths = record.get("pair_lengths", {})
+    lines += [reuse_sentence(method, pair, scores, pair_lengths.get(pair, {}).get("lengths", ()))
+              for method, pair, scores in map_rows(record)]
+    lines += [f"- **attention** (the paper's difference), {pair.replace('|', ' vs ')}: {attention_text(entry)}"
+              + (f". {entry['note']}" if entry.get("note") else "") for pair, entry in attention_rows(record)]
+    if not record["pair_lengths"]:
+        lines.append("No pair of tasks.")
+    if record.get("control"):
+        lines += ["", "## Against the control", "", *(f"- {line}" for line in control_lines(record))]
+    elif record["reuse"]:
+        lines += ["", "No control pair was given (`--control RUN`, a run of the group's control analysed alike): the "
+                  "overlaps above are compared with random sets only."]
     if record["notes"]:
         lines += ["", "## Notes", "", *(f"- {note}" for note in record["notes"])]
     return "\n".join(lines) + "\n"
@@ -273,13 +399,18 @@ def summary_table(record: dict[str, Any]) -> str:
     """The reuse scores as a plain-text table."""
     lines = [f"step {record['step']}: {record['n_layers']} layers × {record['n_heads']} heads, tasks "
              f"{', '.join(record['tasks'])}, {record['settings']['count']} examples per length",
+             protocol_text(record),
              f"{'method':<18} {'pair':<22} {'mean|A-B| [95% CI]':<28} {'spearman [95% CI]':<24} "
              f"{'top-k jaccard [95% CI]':<24} null"]
-    for method, pair, scores in reuse_rows(record):
+    for method, pair, scores in map_rows(record):
+        if scores["mean_abs_diff"] is None and scores.get("reason"):
+            lines.append(f"{method:<18} {pair:<22} {not_available(scores)}")
+            continue
         lines.append(f"{method:<18} {pair:<22} {format_ci(scores['mean_abs_diff'], scores['mean_abs_diff_ci']):<28} "
                      f"{format_ci(scores['spearman'], scores['spearman_ci'], 2):<24} "
                      f"{format_ci(scores['jaccard_top_k'], scores['jaccard_top_k_ci'], 2):<24} "
                      f"{format_ci(scores['jaccard_null'], None, 2)} (k={scores['k']})")
+    lines += [f"{ATTENTION:<18} {pair:<22} {attention_text(entry)}" for pair, entry in attention_rows(record)]
     for task, value in record.get("attribution_agreement", {}).items():
         lines.append(f"attribution vs exact patching, {task}: Spearman ρ = {format_ci(value['spearman'], None, 2)}")
     lines += [f"note: {note}" for note in record["notes"]]
