@@ -1,7 +1,12 @@
-"""interp.stats against scipy and textbook values."""
+"""interp.stats against scipy, textbook values and slow loops; its tests calibrated on known nulls."""
 
+import importlib.util
 import math
-from itertools import permutations
+import os
+import subprocess
+import sys
+from itertools import combinations, permutations, product
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,17 +15,32 @@ from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
 from interp.stats import (
+    FISHER_Z_CLIP,
+    ar1_series,
+    ar1_surrogate_pvalue,
     benjamini_hochberg,
+    bias_corrected_phi,
     bootstrap_interval,
     bootstrap_mean,
+    compare_with_control,
     effective_sample_size,
     lag1_autocorrelation,
     permutation_pvalue,
+    seed_level_test,
     spearman,
     spearman_rows,
     spearman_test,
+    stratified_permutations,
+    wilcoxon_pvalues,
     wilson_interval,
+    within_group_permutation_test,
+    within_run_test,
 )
+
+CALIBRATION_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "null_calibration.py"
+_spec = importlib.util.spec_from_file_location("null_calibration", CALIBRATION_SCRIPT)
+calibration = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(calibration)
 
 # ---- Wilson ------------------------------------------------------------------------------------------
 
@@ -206,3 +226,207 @@ def test_effective_sample_size():
     assert math.isnan(effective_sample_size([1, 2, 3], [0, 0, 0]))
     with pytest.raises(ValueError):
         effective_sample_size([1, 2], [1, 2, 3])
+
+
+def test_lag1_autocorrelation_of_rows_equals_each_series():
+    matrix = np.random.default_rng(9).normal(size=(6, 10))
+    np.testing.assert_allclose(lag1_autocorrelation(matrix), [lag1_autocorrelation(row) for row in matrix])
+
+
+# ---- AR(1) series and the within-run test ----------------------------------------------------------------
+
+def test_ar1_series_is_the_recursion_from_a_stationary_start():
+    phi = np.array([0.0, 0.5, 0.95, 1.0])
+    series = ar1_series(np.random.default_rng(10), phi[:, None], 6, (4, 3))
+    noise = np.random.default_rng(10).standard_normal((4, 3, 6))
+    for i, j in product(range(4), range(3)):
+        expected = [noise[i, j, 0] / math.sqrt(1 - phi[i] ** 2) if phi[i] < 1 else noise[i, j, 0]]
+        for t in range(1, 6):
+            expected.append(phi[i] * expected[-1] + noise[i, j, t])
+        np.testing.assert_allclose(series[i, j], expected)
+    many = ar1_series(np.random.default_rng(11), 0.8, 12, (20_000,))
+    assert many[:, [0, -1]].var(axis=0) == pytest.approx([1 / 0.36] * 2, rel=0.05)  # stationary from the start
+    assert np.corrcoef(many[:, 5], many[:, 6])[0, 1] == pytest.approx(0.8, abs=0.02)
+
+
+def test_bias_corrected_phi_undoes_the_short_series_bias():
+    rng = np.random.default_rng(12)
+    for phi in (0.0, 0.5, 0.8):
+        series = ar1_series(rng, phi, 12, (2000,))
+        assert bias_corrected_phi(series).mean() == pytest.approx(phi, abs=0.1)
+        if phi:
+            assert lag1_autocorrelation(series).mean() < phi - 0.2  # the raw r₁ at 12 points
+    assert bias_corrected_phi(np.arange(12.0)) == 1.0  # a trend: tested against random walks
+    assert bias_corrected_phi(np.arange(12.0)) == bias_corrected_phi(np.arange(12.0) ** 3)  # ranks only
+
+
+def surrogate_p_by_loop(fixed, varied, count, rng):
+    """The conditional AR(1)-surrogate p, one surrogate at a time with scipy's Spearman."""
+    observed = abs(scipy_stats.spearmanr(fixed, varied).statistic)
+    surrogates = ar1_series(rng, bias_corrected_phi(varied), len(varied), (count,))
+    extreme = sum(abs(scipy_stats.spearmanr(fixed, surrogate).statistic) >= observed - 1e-12 for surrogate in surrogates)
+    return (1 + extreme) / (1 + count)
+
+
+def test_within_run_p_equals_the_per_surrogate_loop():
+    rng = np.random.default_rng(13)
+    for n in (6, 12):
+        x, y = np.cumsum(rng.normal(size=n)), np.round(np.cumsum(rng.normal(size=n)))  # y has ties
+        y = y + 0.3 * x
+        result = within_run_test(x, y, n_surrogates=300, seed=4)
+        loop = np.random.default_rng(4)
+        p_given_x, p_given_y = surrogate_p_by_loop(x, y, 300, loop), surrogate_p_by_loop(y, x, 300, loop)
+        assert result["p_given_x"] == pytest.approx(p_given_x) and result["p_given_y"] == pytest.approx(p_given_y)
+        assert result["p"] == max(p_given_x, p_given_y)
+        assert result["rho"] == pytest.approx(scipy_stats.spearmanr(x, y).statistic)
+        assert result["phi"] == {"x": bias_corrected_phi(x), "y": bias_corrected_phi(y)}
+        lo, hi = result["null_band"]
+        assert -1 <= lo < 0 < hi <= 1 and result["ci"] is None and result["n"] == n
+
+
+def test_within_run_p_of_rows_agrees_with_single_calls():
+    rng = np.random.default_rng(14)
+    x, y = rng.normal(size=(2, 3, 15)).cumsum(-1)
+    rows = ar1_surrogate_pvalue(x, y, n_surrogates=4000, seed=1)["p"]
+    single = [within_run_test(a, b, n_surrogates=4000, seed=2)["p"] for a, b in zip(x, y)]
+    assert rows == pytest.approx(single, abs=4 * math.sqrt(0.25 / 4000) + 1e-3)
+
+
+def test_within_run_test_edge_cases():
+    assert within_run_test([1.0, 2.0, None, 3.0], [2.0, 1.0, 5.0, float("nan")])["n"] == 2
+    short = within_run_test([1, 2, 3], [1, 3, 2])
+    assert short["rho"] == pytest.approx(0.5) and short["p"] is None  # too few checkpoints for a p-value
+    constant = within_run_test([1, 2, 3, 4, 5], [2, 2, 2, 2, 2])
+    assert constant["rho"] is None and constant["p"] is None
+    perfect = within_run_test(np.arange(21.0), np.arange(21.0) ** 2)
+    assert perfect["rho"] == 1.0 and perfect["p"] < 0.01  # even against random walks
+
+
+NULL_DRAWS = 400
+"""Draws per cell in the calibration tests: a test whose true rate is 0.05 has standard error 0.011 here,
+so the SPEC's 0.07 is asserted as ≤ 0.08 (the seeds are fixed; the benchmark runs 2000 draws a cell)."""
+NULL_BOUND = 0.08
+
+
+@pytest.mark.slow
+def test_within_run_test_holds_its_error_rate_on_independent_ar1_pairs():
+    rng = np.random.default_rng(15)
+    for phi, n in product((0.5, 0.8, 0.95), (12, 21)):
+        x, y = calibration.ar1_pairs(rng, phi, phi, n, NULL_DRAWS)
+        p = ar1_surrogate_pvalue(x, y, n_surrogates=199, seed=rng)["p"]
+        assert np.mean(p <= 0.05) <= NULL_BOUND, (phi, n)
+    iid = [permutation_pvalue(a, b, n_permutations=199, seed=i) for i, (a, b) in enumerate(zip(x, y))]
+    assert np.mean(np.array(iid) <= 0.05) > 0.25  # the i.i.d. permutation it replaces, φ 0.95, 21 checkpoints
+
+
+def test_within_run_test_finds_a_planted_correlation():
+    rng = np.random.default_rng(16)
+    for phi, n, power in [(0.5, 21, 0.7), (0.95, 12, 0.25)]:  # measured ~0.8 and ~0.35
+        x, y = calibration.ar1_pairs(rng, phi, phi, n, NULL_DRAWS, correlation=calibration.PLANTED)
+        assert np.mean(ar1_surrogate_pvalue(x, y, n_surrogates=199, seed=rng)["p"] <= 0.05) >= power
+
+
+# ---- across seeds --------------------------------------------------------------------------------------
+
+def test_seed_level_test_is_scipy_on_fisher_z():
+    rhos = [0.4, 0.7, None, 0.2, 1.0, 0.55]
+    z = np.arctanh(np.clip([0.4, 0.7, 0.2, 1.0, 0.55], -FISHER_Z_CLIP, FISHER_Z_CLIP))
+    t_test = scipy_stats.ttest_1samp(z, 0.0)
+    interval = t_test.confidence_interval(0.9)
+    result = seed_level_test(rhos, confidence=0.9)
+    assert result["n"] == 5 and result["rho"] == pytest.approx(math.tanh(z.mean()))
+    assert result["p"] == pytest.approx(t_test.pvalue)
+    assert result["ci"] == pytest.approx([math.tanh(interval.low), math.tanh(interval.high)])
+    assert result["p_wilcoxon"] == pytest.approx(scipy_stats.wilcoxon(z).pvalue) == pytest.approx(0.0625)  # 2/2⁵
+    assert seed_level_test([0.3])["p"] is None and seed_level_test([])["rho"] is None
+    same = seed_level_test([0.2, 0.2, 0.2])
+    assert same["rho"] == pytest.approx(0.2) and same["p"] is None and same["p_wilcoxon"] == pytest.approx(0.25)
+
+
+def test_wilcoxon_rows_with_and_without_ties_equal_scipy_row_by_row():
+    rng = np.random.default_rng(17)
+    rows = rng.normal(size=(30, 5))
+    rows[::3, 1] = -rows[::3, 0]  # tied magnitudes
+    rows[::7, 2] = 0.0
+    np.testing.assert_allclose(wilcoxon_pvalues(rows), [scipy_stats.wilcoxon(row).pvalue for row in rows])
+
+
+def test_compare_with_control_is_welch_and_an_exact_permutation_test():
+    related, control = [0.6, 0.8, 0.5, None], [0.1, -0.2, 0.3]
+    z_related, z_control = np.arctanh([0.6, 0.8, 0.5]), np.arctanh([0.1, -0.2, 0.3])
+    welch = scipy_stats.ttest_ind(z_related, z_control, equal_var=False)
+    result = compare_with_control(related, control)
+    assert result["difference_z"] == pytest.approx(z_related.mean() - z_control.mean())
+    assert result["p"] == pytest.approx(welch.pvalue)
+    assert result["ci_z"] == pytest.approx(list(welch.confidence_interval()))
+    assert result["rho_related"] == pytest.approx(math.tanh(z_related.mean()))
+    pooled = np.concatenate([z_related, z_control])
+    splits = [pooled[list(chosen)].mean() - np.delete(pooled, list(chosen)).mean() for chosen in combinations(range(6), 3)]
+    observed = z_related.mean() - z_control.mean()
+    assert result["p_permutation"] == pytest.approx(np.mean(np.abs(splits) >= abs(observed) - 1e-12)) == 0.1
+    assert compare_with_control([0.5], [0.1, 0.2])["p"] is None
+
+
+@pytest.mark.slow
+def test_seed_level_and_control_tests_hold_their_error_rates():
+    for entry in calibration.seed_level_rows(draws=NULL_DRAWS, seed=18, surrogates=999):
+        assert entry["fpr"] <= NULL_BOUND, entry
+
+
+# ---- across runs ---------------------------------------------------------------------------------------
+
+def test_stratified_permutations_shuffle_within_groups_only():
+    groups = ["a", "b", "a", "c", "b", "a"]
+    members = [np.array([0, 2, 5]), np.array([1, 4])]
+    orderings = stratified_permutations(members, 6, 500, np.random.default_rng(0))
+    for ordering in orderings:
+        assert [groups[i] for i in ordering] == groups
+    assert len({tuple(ordering) for ordering in orderings}) == 12  # 3! · 2! orderings, all reached
+
+
+def within_group_statistic(x, y, groups):
+    """Stratified Spearman by hand: ranks centred within each group, then one correlation."""
+    rx, ry = np.zeros(len(x)), np.zeros(len(y))
+    for label in set(groups):
+        where = [i for i, g in enumerate(groups) if g == label]
+        rx[where] = scipy_stats.rankdata(x[where]) - scipy_stats.rankdata(x[where]).mean()
+        ry[where] = scipy_stats.rankdata(y[where]) - scipy_stats.rankdata(y[where]).mean()
+    return rx @ ry / math.sqrt((rx @ rx) * (ry @ ry))
+
+
+def test_within_group_test_against_every_stratified_permutation():
+    rng = np.random.default_rng(19)
+    groups = ["a", "a", "a", "b", "b", "b", "c"]  # c has one run: no within-group information
+    x, y = rng.normal(size=7), rng.normal(size=7)
+    y[:6] += 2 * x[:6]
+    result = within_group_permutation_test(list(x) + [None], list(y) + [1.0], groups + ["d"], n_permutations=20_000)
+    observed = within_group_statistic(x[:6], y[:6], groups[:6])
+    every = [within_group_statistic(x[:6], y[:6][list(a) + [3 + i for i in b]], groups[:6])
+             for a, b in product(permutations(range(3)), permutations(range(3)))]
+    exact = np.mean(np.abs(every) >= abs(observed) - 1e-12)
+    assert result["rho"] == pytest.approx(observed)
+    assert result["p"] == pytest.approx(exact, abs=4 * math.sqrt(exact * (1 - exact) / 20_000) + 1e-3)
+    assert (result["n"], result["n_groups"]) == (6, 2)
+    assert result["rho_pooled"] == pytest.approx(spearman(x, y))
+    assert within_group_permutation_test([1, 2, 3], [3, 1, 2], ["a", "b", "c"])["p"] is None
+
+
+@pytest.mark.slow
+def test_within_group_test_holds_its_error_rate_where_groups_confound_the_pooled_one():
+    for entry in calibration.across_run_rows(draws=NULL_DRAWS, seed=20, surrogates=199):
+        if entry["test"].startswith("within-group"):
+            assert entry["fpr"] <= NULL_BOUND, entry
+        else:
+            assert entry["fpr"] > 0.15, entry  # group identity drives the pooled points
+
+
+@pytest.mark.slow
+def test_calibration_script_runs_and_refuses_bad_input():
+    root = CALIBRATION_SCRIPT.parents[1]
+    environment = {**os.environ, "PYTHONPATH": str(root)}  # this checkout's interp, installed or not
+    done = subprocess.run([sys.executable, str(CALIBRATION_SCRIPT), "--draws", "4", "--surrogates", "19"],
+                          capture_output=True, text=True, check=True, cwd=root, env=environment)
+    assert done.stdout.count("### ") == len(calibration.SECTIONS) and "AR(1) surrogates" in done.stdout
+    bad = subprocess.run([sys.executable, str(CALIBRATION_SCRIPT), "--draws", "0"], capture_output=True, text=True,
+                         cwd=root, env=environment)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --draws") and "Traceback" not in bad.stderr
