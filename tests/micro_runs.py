@@ -43,14 +43,14 @@ EVAL_COUNT = 32
 METHODS = ("ablation_mean", "attention")
 """The head-reuse methods the tests ask for (few, to stay fast)."""
 ANALYSIS_COUNT, ANALYSIS_LENGTHS = 8, [3, 6]
-REQUEST = AnalysisRequest(METHODS, ANALYSIS_COUNT, ANALYSIS_LENGTHS, progress=False)
 UNLEARNED_OK = 0.0
 """The micro runs learn nothing in 120 steps (every task far below 90% on its training lengths), so tests of
-the plumbing downstream of ``learned`` and competence set these thresholds to 0 and count every checkpoint;
-tests of the exclusions themselves use the defaults."""
+the plumbing downstream of ``learned`` and competence set these thresholds to 0 and count every checkpoint
+(``REQUEST`` and ``ANALYSIS_OPTIONS``); tests of the exclusions themselves use the defaults."""
+REQUEST = AnalysisRequest(METHODS, ANALYSIS_COUNT, ANALYSIS_LENGTHS, progress=False, competence=UNLEARNED_OK)
 ANALYSIS_OPTIONS = ["--methods", *METHODS, "--count", str(ANALYSIS_COUNT), "--lengths", *map(str, ANALYSIS_LENGTHS),
                     "--eval-count", str(EVAL_COUNT), "--device", "cpu", "--quiet",
-                    "--learned-threshold", str(UNLEARNED_OK)]
+                    "--learned-threshold", str(UNLEARNED_OK), "--competence", str(UNLEARNED_OK)]
 """The same request on a command line."""
 
 
@@ -118,6 +118,8 @@ def write_fake_analysis(run_dir: Path, step: int, methods=METHODS, count: int = 
     reuse = {method: {f"{group.main.task}|{aux.task}": pair_scores(maps[method][group.main.task],
                                                                     maps[method][aux.task])
                       for aux in group.aux} for method in methods}
+    for pairs in reuse.get("attention", {}).values():  # the paper's attention difference has one score
+        pairs["difference"] = pairs["mean_abs_diff"]
     record = {
         "step": step, "n_layers": shape[0], "n_heads": shape[1],
         "maps": {method: {task: values.tolist() for task, values in by_task.items()} for method, by_task in maps.items()},
@@ -125,7 +127,8 @@ def write_fake_analysis(run_dir: Path, step: int, methods=METHODS, count: int = 
         "reuse": reuse,
         "settings": {"methods": list(methods), "count": count,
                      "lengths": evaluation_lengths(group, lengths or ANALYSIS_LENGTHS), "seed": 0,
-                     "checkpoint": checkpoint_fingerprint(run_dir, step)},
+                     "checkpoint": checkpoint_fingerprint(run_dir, step), "protocol": REQUEST.protocol,
+                     "competence": REQUEST.competence},
     }
     write_json(analysis_path(run_dir, step), record)
     return record

@@ -251,7 +251,8 @@ def test_reuse_over_checkpoints_script(analysed, tmp_path, capsys):
     out = run_script(capsys, "reuse_over_checkpoints", "--runs", str(analysed), "--out", str(tmp_path), *ANALYSIS_OPTIONS)
     for name in RUNS:
         assert f"== {name} (" in out
-    assert "ρ(GG, attention pattern_l1_mean)" in out and "ρ(GG, ablation_mean mean_abs_diff)" in out
+    assert "ρ(GG, attention difference)" in out and "ρ(GG, ablation_mean mean_abs_diff)" in out
+    assert "left out:" in out and "learned" in out
     assert out.count("\n     120 ") == len(RUNS)
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in caches.items())  # cached analyses reused
     assert offline_page(tmp_path / "reuse_over_checkpoints.html").count("over checkpoints") >= 2

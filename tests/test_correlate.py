@@ -1,40 +1,43 @@
-"""interp.correlate: statistics checked against scipy, caching, the command's files, bad input."""
+"""interp.correlate: which checkpoints enter, the statistics it reports, caching, the command's files, bad input."""
 
 import json
 import os
 import shutil
 import subprocess
 import sys
-from itertools import permutations
 
 import micro_runs
 import numpy as np
 import pytest
-from micro_runs import ANALYSIS_OPTIONS, EVAL_COUNT, METHODS, REQUEST, RUNS, write_fake_analysis
+from micro_runs import ANALYSIS_OPTIONS, EVAL_COUNT, METHODS, REQUEST, RUNS, UNLEARNED_OK, write_fake_analysis
 from scipy import stats as scipy_stats
 
 import interp.correlate as correlate_module
 from interp.correlate import (
-    PRIMARY_SCORE,
     SCORES,
     AnalysisRequest,
     RunSeries,
     StatisticsSettings,
     analysis_path,
-    checkpoint_caution,
     collect_series,
     correlate,
     correlate_across,
     correlate_within,
+    included_checkpoints,
     main,
     parse_steps,
+    primary_score,
     reuse_score,
+    seed_level,
+    versus_control,
 )
 from interp.groups import TaskGroup, TaskSpec
 from interp.run import checkpoint_steps
+from interp.stats import seed_level_test, within_group_permutation_test, within_run_test
 from interp.storage import write_json
 
-PERMUTATIONS, RESAMPLES = 2000, 300
+PERMUTATIONS, RESAMPLES = 999, 100
+SETTINGS = StatisticsSettings(PERMUTATIONS, RESAMPLES)
 STEPS = [0, 30, 60, 90, 120]
 
 
@@ -60,102 +63,77 @@ def reject_non_finite(constant):
     raise AssertionError(f"correlation.json holds {constant}, which is not JSON: undefined values must be null")
 
 
-def finite_pairs(x, y):
-    return [(a, b) for a, b in zip(x, y) if a is not None and b is not None]
-
-
-def reference_test(x, y, n_resamples=RESAMPLES, seed=0):
-    """The slow reference: scipy's Spearman, every ordering enumerated, resamples one by one."""
-    pairs = finite_pairs(x, y)
-    xs, ys = np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])
-    if len(pairs) < 2 or not np.ptp(xs) or not np.ptp(ys):  # scipy: "An input array is constant"
-        return {"rho": None, "n": len(pairs)}
-    rho = scipy_stats.spearmanr(xs, ys).statistic
-    null = np.array([scipy_stats.spearmanr(xs, ys[list(order)]).statistic for order in permutations(range(len(xs)))])
-    rng = np.random.default_rng(seed)
-    resampled = []
-    for _ in range(n_resamples):
-        rows = rng.integers(0, len(xs), len(xs))
-        with np.errstate(invalid="ignore"):
-            value = scipy_stats.spearmanr(xs[rows], ys[rows]).statistic if np.ptp(xs[rows]) and np.ptp(ys[rows]) \
-                else np.nan
-        resampled.append(value)
-    resampled = np.array(resampled)[np.isfinite(resampled)]
-    return {"rho": rho, "p": float(np.mean(np.abs(null) >= abs(rho) - 1e-9)), "n": len(pairs),
-            "ci": [np.quantile(resampled, 0.025), np.quantile(resampled, 0.975)]}
-
-
-def assert_matches_reference(record, reference):
-    assert record["n"] == reference["n"]
-    if reference["rho"] is None:
-        assert record["rho"] is None
-        return
-    assert record["rho"] == pytest.approx(reference["rho"], abs=1e-12)
-    assert record["p"] == pytest.approx(reference["p"], abs=1e-12)  # ≤ 5 points: exact
-    assert record["ci"] == pytest.approx(reference["ci"], abs=1e-12)
-
-
 def test_command_writes_the_json_and_an_offline_page(command):
     result, stdout, out, _ = command
-    assert set(result["within_run"]) == set(RUNS) and set(result["across_runs"]) == set(METHODS)
-    assert result["primary_score"] == PRIMARY_SCORE == "mean_abs_diff"
+    assert set(result["within_run"]) == set(RUNS) and set(result["across_runs"]) == {"ablation_mean", "attention"}
+    assert result["primary_scores"] == {"ablation_mean": "mean_abs_diff", "attention": "difference"}
     assert result["scores"]["mean_abs_diff"]["supports_reuse"] == "rho > 0"
     assert result["scores"]["spearman"]["supports_reuse"] == "rho < 0"
+    assert result["settings"]["protocol"] == "competent" and result["caution"] is None
     for label, methods in result["within_run"].items():
         assert result["runs"][label]["steps"] == STEPS
         for record in methods.values():
-            assert {"rho", "p", "ci", "n", "n_eff", "caution", "by_score"} <= set(record)
+            assert {"rho", "p", "n", "excluded", "steps", "caution", "by_score"} <= set(record)
+    assert set(result["seed_level"]) == {"tiny (rope, micro)", "tiny (nope, micro)", "tiny_control (rope, micro)"}
     for record in result["across_runs"].values():
-        assert {"rho", "p", "p_fdr", "ci", "n"} <= set(record) and record["n"] == len(RUNS)
+        assert {"rho", "p", "p_fdr", "n", "n_groups"} <= set(record)
+        assert (record["n"], record["n_groups"]) == (4, 2)  # the NoPE group has one run: nothing to permute within
     assert {run["kind"] for run in result["runs"].values()} == {"transfer", "control"}
-    assert {run["positional"] for run in result["runs"].values()} == {"rope", "nope"}
     html = (out / "correlation.html").read_text()
     assert "<script src=\"http" not in html and "plotly" in html and "ρ" in html
-    assert "across runs" in stdout and "reuse predicts rho > 0" in stdout
+    assert "across runs" in stdout and "per group, the primary test" in stdout and "reuse predicts rho > 0" in stdout
 
 
-def test_within_run_statistics_match_scipy(command):
+def test_within_run_statistics_are_the_autocorrelation_valid_test_on_the_included_checkpoints(command):
     result = command[0]
     for label, methods in result["within_run"].items():
         series = result["runs"][label]
         for method, record in methods.items():
-            assert set(series["reuse"][method]) == {PRIMARY_SCORE, *record["by_score"]}
-            for score in series["reuse"][method]:
-                tested = record if score == PRIMARY_SCORE else record["by_score"][score]
-                assert_matches_reference(tested, reference_test(series["gg"], series["reuse"][method][score]))
+            assert set(series["reuse"][method]) == {primary_score(method), *record["by_score"]}
+            for score, values in series["reuse"][method].items():
+                tested = record if score == primary_score(method) else record["by_score"][score]
+                kept = [index for index, step in enumerate(series["steps"]) if step in tested["steps"]]
+                assert all(values[index] is not None for index in kept)
+                expected = within_run_test([series["gg"][i] for i in kept], [values[i] for i in kept], PERMUTATIONS)
+                assert {key: tested[key] for key in expected} == expected
 
 
-def test_across_runs_statistics_and_fdr_match_scipy(command):
+def test_seed_level_and_across_runs_statistics(command):
     result = command[0]
+    family = []
+    for condition, methods in result["seed_level"].items():
+        for method, test in methods.items():
+            assert test["rhos"] == [result["within_run"][label][method]["rho"] for label in test["runs"]]
+            expected = seed_level_test(test["rhos"])
+            assert {key: test[key] for key in expected} == expected
+            assert all(result["runs"][label]["condition"] == condition for label in test["runs"])
+            family.append(test)
+    p = [test["p"] for test in family]
+    if all(value is not None for value in p):
+        assert [test["p_fdr"] for test in family] == pytest.approx(list(scipy_stats.false_discovery_control(p)))
     runs = result["runs"]
-    assert "pattern_l1_mean" in result["across_runs"]["attention"]["by_score"]  # the paper's attention score
-    assert "pattern_l1_mean" not in result["across_runs"]["ablation_mean"]["by_score"]
-    for score in SCORES:
-        records = {method: record if score == PRIMARY_SCORE else record["by_score"][score]
-                   for method, record in result["across_runs"].items()
-                   if score == PRIMARY_SCORE or score in record["by_score"]}
-        for method, record in records.items():
-            finals = [(run["gg"][-1], run["reuse"][method][score][-1]) for run in runs.values()]
-            assert_matches_reference(record, reference_test(*zip(*finals)))
-        p = [record["p"] for record in records.values()]
-        if all(value is not None for value in p):
-            expected = scipy_stats.false_discovery_control(p, method="bh")
-            assert [record["p_fdr"] for record in records.values()] == pytest.approx(list(expected))
-
-
-def test_cautions_follow_the_documented_rule_and_are_printed(command):
-    result, stdout = command[0], command[1]
-    for label, methods in result["within_run"].items():
-        for method, record in methods.items():
-            for tested in [record, *record["by_score"].values()]:
-                expected = tested["n"] < 5 or tested["n_eff"] is None or tested["n_eff"] < 4
-                assert (tested["caution"] is not None) == expected
-            assert (f"caution: {label} / {method}:" in stdout) == (record["caution"] is not None)
+    for method, record in result["across_runs"].items():
+        score = primary_score(method)
+        labels = record["runs"]
+        expected = within_group_permutation_test([runs[label]["gg"][-1] for label in labels],
+                                                 [runs[label]["reuse"][method][score][-1] for label in labels],
+                                                 [runs[label]["condition"] for label in labels], PERMUTATIONS)
+        assert {key: record[key] for key in expected} == expected
 
 
 def test_cached_analyses_were_reused_not_recomputed(command):
     caches = command[3]
     assert caches and all(path.stat().st_mtime_ns == mtime for path, mtime in caches.items())
+
+
+def test_with_the_default_thresholds_no_micro_checkpoint_enters(analysed, tmp_path, capsys):
+    """The micro runs learn nothing: under the defaults every checkpoint is left out, and the output says why."""
+    run = tmp_path / "tiny_s0"
+    shutil.copytree(analysed / "tiny_s0", run)
+    result = correlate([run], STEPS, REQUEST, EVAL_COUNT, settings=SETTINGS)  # learned threshold 0.9
+    record = result["within_run"]["tiny_s0"]["ablation_mean"]
+    assert record["n"] == 0 and record["rho"] is None and record["excluded"]["not learned"] == len(STEPS)
+    assert result["seed_level"]["tiny (rope, micro)"]["ablation_mean"]["n"] == 0
 
 
 def test_stale_analyses_and_evaluations_are_recomputed(analysed, tmp_path, monkeypatch):
@@ -179,13 +157,16 @@ def test_stale_analyses_and_evaluations_are_recomputed(analysed, tmp_path, monke
     analysis_path(run, 90).write_text("{torn")
     collect_series(run, "run", None, REQUEST)
     assert computed == [60, 90]
-    for changed in (AnalysisRequest(METHODS, count=16), AnalysisRequest((*METHODS, "patching")),
-                    AnalysisRequest(lengths=[3])):
+    for changed in (AnalysisRequest(METHODS, count=16, competence=UNLEARNED_OK),
+                    AnalysisRequest((*METHODS, "patching"), competence=UNLEARNED_OK),
+                    AnalysisRequest(lengths=[3], competence=UNLEARNED_OK),
+                    AnalysisRequest(METHODS, competence=0.5),  # another competence threshold
+                    AnalysisRequest(METHODS, protocol="paper", competence=UNLEARNED_OK)):
         computed.clear()
         collect_series(run, "run", None, changed)
         assert computed == STEPS, changed
     computed.clear()
-    collect_series(run, "run", None, AnalysisRequest())  # nothing set: whatever is cached is accepted
+    collect_series(run, "run", None, AnalysisRequest(competence=UNLEARNED_OK))  # nothing else set: accept the cache
     assert computed == []
 
 
@@ -195,16 +176,18 @@ def test_hand_written_analyses_give_their_scores(analysed, tmp_path):
         shutil.copytree(analysed / name, tmp_path / name)
         runs.append(tmp_path / name)
     written = {(run.name, step): write_fake_analysis(run, step, seed=7) for run in runs for step in STEPS}
-    result = correlate(runs, [30, 60, 120], AnalysisRequest(progress=False), EVAL_COUNT,
-                       settings=StatisticsSettings(PERMUTATIONS, RESAMPLES))
+    result = correlate(runs, [30, 60, 120], AnalysisRequest(progress=False, competence=UNLEARNED_OK), EVAL_COUNT,
+                       settings=SETTINGS, learned_threshold=UNLEARNED_OK)
     assert result["runs"]["control_s1"]["steps"] == [30, 60, 120]
     pairs = {"tiny_s0": "copy|reverse", "control_s1": "reverse|copy"}  # main|aux
     for run in runs:
         for method in METHODS:
-            expected = [written[run.name, step]["reuse"][method][pairs[run.name]]["mean_abs_diff"]
-                        for step in (30, 60, 120)]
-            assert result["runs"][run.name]["reuse"][method]["mean_abs_diff"] == pytest.approx(expected)
-    assert result["across_runs"]["attention"]["n"] == 2
+            score = primary_score(method)
+            expected = [written[run.name, step]["reuse"][method][pairs[run.name]][score] for step in (30, 60, 120)]
+            assert result["runs"][run.name]["reuse"][method][score] == pytest.approx(expected)
+    across = result["across_runs"]["attention"]
+    assert across["runs"] == ["tiny_s0", "control_s1"] and across["n_groups"] == 0  # one run per group: no test
+    assert across["rho"] is None and across["p"] is None
 
 
 def test_reuse_score_is_the_mean_over_main_aux_pairs_in_either_order():
@@ -217,38 +200,71 @@ def test_reuse_score_is_the_mean_over_main_aux_pairs_in_either_order():
     assert reuse_score(record, group, "attention", "mean_abs_diff") is None
 
 
-def series(label, gg, score, group_name="g", kind="transfer"):
-    group = TaskGroup(group_name, TaskSpec("copy", 4), (TaskSpec("reverse", 8),), kind)
+def series(label, gg, score, learned=None, group_name="g", kind="transfer", main="copy", seed=0):
+    group = TaskGroup(group_name, TaskSpec(main, 4), (TaskSpec("reverse", 8),), kind)
     steps = list(range(0, 100 * len(gg), 100))
-    return RunSeries(label, None, group, "rope", 0, steps, gg, [None] * len(gg),
-                     {"ablation_mean": {name: list(score) for name in SCORES},
-                      "patching": {name: list(reversed(score)) for name in SCORES}})
+    return RunSeries(label, None, group, "rope", seed, "micro", steps, list(gg), [None] * len(gg),
+                     [True] * len(gg) if learned is None else list(learned),
+                     {"ablation_mean": {name: list(score) for name in ("mean_abs_diff", "spearman", "jaccard_top_k")},
+                      "attention": {"difference": list(reversed(score))}})
 
 
-def test_statistics_on_known_series():
-    settings = StatisticsSettings(permutations=10_000, resamples=200)
-    gg = [0.9, 0.8, 0.6, 0.5, 0.3, 0.2]
-    within = correlate_within(series("r", gg, [0.5, 0.45, 0.3, 0.28, 0.1, 0.05]), settings)
-    assert within["ablation_mean"]["rho"] == pytest.approx(1.0) and within["ablation_mean"]["p"] == pytest.approx(2 / 720)
-    assert within["patching"]["rho"] == pytest.approx(-1.0)
-    runs = [series(f"r{i}", [0.1 * i], [0.05 * i + 0.01 * (i % 2)]) for i in range(7)]
-    across = correlate_across(runs, ["ablation_mean", "patching"], settings)
-    p = [across[method]["p"] for method in ("ablation_mean", "patching")]
-    assert across["ablation_mean"]["rho"] == pytest.approx(scipy_stats.spearmanr(range(7), [
-        0.05 * i + 0.01 * (i % 2) for i in range(7)]).statistic)
-    assert [across[m]["p_fdr"] for m in ("ablation_mean", "patching")] == pytest.approx(
-        list(scipy_stats.false_discovery_control(p)))
-    assert across["ablation_mean"]["n"] == 7 and across["ablation_mean"]["caution"] is None
+def test_unlearned_and_unscored_checkpoints_are_left_out_and_counted():
+    """Issue 17, finding 3: step 0 (GG 0, all-zero maps) entered every correlation as a (0, 0) point."""
+    gg = [0.0, 0.9, 0.8, 0.6, 0.5, 0.3, 0.2]
+    score = [0.0, 0.5, None, 0.3, 0.28, 0.1, 0.05]
+    learned = [False, True, True, True, True, True, True]
+    run = series("r", gg, score, learned)
+    included, excluded = included_checkpoints(run, score)
+    assert included == [1, 3, 4, 5, 6] and excluded == {"not learned": 1, "no score (pair not competent)": 1}
+    within = correlate_within(run, SETTINGS)["ablation_mean"]
+    assert within["steps"] == [100, 300, 400, 500, 600] and within["n"] == 5 and within["caution"] is None
+    expected = within_run_test([gg[i] for i in included], [score[i] for i in included], PERMUTATIONS)
+    assert within["rho"] == pytest.approx(1.0) and within["p"] == expected["p"]
+    assert "only 3 included checkpoints" in correlate_within(series("s", gg[:5], score[:5], learned[:5]),
+                                                             SETTINGS)["ablation_mean"]["caution"]
 
 
-def test_checkpoint_caution_rule():
-    assert "only 4 checkpoints" in checkpoint_caution([0.1, 0.2, 0.3, 0.4], [1, 2, 4, 3])[1]
-    n_eff, caution = checkpoint_caution(list(range(12)), [v ** 1.5 for v in range(12)])  # two smooth trends
-    assert n_eff < 4 and "effective sample size" in caution
-    n_eff, caution = checkpoint_caution([1, 3, 1, 3, 2, 4, 2, 4], [1, 1, 2, 2, 1, 1, 2, 2])  # no trend
-    assert n_eff == 8 and caution is None
-    assert "constant" in checkpoint_caution([0, 0, 0, 0, 0], [1, 2, 3, 4, 5])[1]
-    assert checkpoint_caution([None, 0.1, 0.2, 0.3, 0.4, 0.5], [1, 2, 3, 4, 5, None])[0] is not None
+def test_seed_level_test_and_the_control_comparison_on_known_series():
+    rng = np.random.default_rng(3)
+    runs, within = [], {}
+    for index in range(4):
+        gg = np.sort(rng.random(8))[::-1]
+        related = series(f"t{index}", gg, gg + rng.normal(0, 0.05, 8), seed=index)  # reuse tracks GG
+        control = series(f"c{index}", gg, rng.random(8), group_name="g_control", kind="control", seed=index)
+        other = series(f"o{index}", gg, rng.random(8), group_name="other", kind="control", main="reverse",
+                       seed=index)  # another main task: not this group's control
+        runs += [related, control, other]
+    within = {run.label: correlate_within(run, SETTINGS) for run in runs}
+    seeds = seed_level(runs, within, ["ablation_mean"])
+    related = seeds["g (rope, micro)"]["ablation_mean"]
+    assert related["n"] == 4 and related["rho"] > 0.8 and related["p"] < 0.05
+    assert related == {**seed_level_test([within[f"t{i}"]["ablation_mean"]["rho"] for i in range(4)]),
+                       "runs": ["t0", "t1", "t2", "t3"], "rhos": related["rhos"], "score": "mean_abs_diff",
+                       "p_fdr": related["p_fdr"]}
+    assert related["p_fdr"] == pytest.approx(scipy_stats.false_discovery_control(
+        [seeds[condition]["ablation_mean"]["p"] for condition in seeds])[0])
+    comparison = versus_control(runs, seeds)
+    assert list(comparison) == ["g (rope, micro)"]  # controls are not compared with controls
+    assert list(comparison["g (rope, micro)"]["ablation_mean"]) == ["g_control (rope, micro)"]  # same main task only
+    test = comparison["g (rope, micro)"]["ablation_mean"]["g_control (rope, micro)"]
+    assert test["n_related"] == test["n_control"] == 4 and test["difference_z"] > 0 and test["p"] < 0.05
+
+
+def test_across_runs_permutes_within_groups_and_leaves_out_unlearned_finals():
+    runs = [series(f"a{i}", [0.5, 0.1 * i], [0.2, 0.05 * i], seed=i) for i in range(4)]
+    runs += [series(f"b{i}", [0.5, 0.6 + 0.05 * i], [0.2, 0.5 + 0.02 * i], group_name="b", seed=i) for i in range(3)]
+    runs.append(series("late", [0.5, 0.0], [0.2, 0.0], learned=[True, False], seed=9))
+    across = correlate_across(runs, ["ablation_mean", "attention"], SETTINGS)
+    record = across["ablation_mean"]
+    assert record["excluded"] == ["late"] and record["n"] == 7 and record["n_groups"] == 2
+    labels = record["runs"]
+    expected = within_group_permutation_test([run.gg[-1] for run in runs if run.label in labels],
+                                             [run.reuse["ablation_mean"]["mean_abs_diff"][-1] for run in runs
+                                              if run.label in labels],
+                                             [run.condition for run in runs if run.label in labels], PERMUTATIONS)
+    assert {key: record[key] for key in expected} == expected
+    assert record["p_fdr"] == pytest.approx(record["p"])  # its family (mean_abs_diff over methods) holds it alone
 
 
 def test_parse_steps():
@@ -256,6 +272,10 @@ def test_parse_steps():
     for bad in ("x", ","):
         with pytest.raises(Exception, match="--steps"):
             parse_steps(bad)
+
+
+def test_every_score_has_a_sign():
+    assert set(SCORES) == {"mean_abs_diff", "spearman", "jaccard_top_k", "difference"}
 
 
 def error_line(capsys, *argv):
@@ -272,6 +292,8 @@ def test_bad_input_gives_one_line(analysed, tmp_path, capsys):
     assert "--steps" in error_line(capsys, "--runs", str(analysed / "tiny_s0"), "--steps", "a,b")
     assert "no checkpoint at step 7" in error_line(capsys, "--runs", str(analysed / "tiny_s0"), "--steps", "7",
                                                    "--eval-count", str(EVAL_COUNT))
+    assert "--count must be at least 2" in error_line(capsys, "--runs", str(analysed / "tiny_s0"), "--count", "1")
+    assert "--competence" in error_line(capsys, "--runs", str(analysed / "tiny_s0"), "--competence", "2")
     baseline = tmp_path / "baseline"
     shutil.copytree(analysed / "tiny_s0", baseline)
     config = json.loads((baseline / "config.json").read_text())
