@@ -39,7 +39,9 @@ from scipy.signal import lfilter
 from interp.errors import InterpError, cli_main
 from interp.stats import (
     ar1_surrogate_pvalue,
+    centred_ranks,
     control_pvalues,
+    order_ranks,
     permutation_pvalue,
     seed_level_pvalues,
     spearman_rows,
@@ -108,22 +110,22 @@ def phase_surrogate_pvalue(x: np.ndarray, y: np.ndarray, count: int, rng: np.ran
     surrogates = spectrum * phases
     if n % 2 == 0:  # the Nyquist term stays real: amplitude √2 cos θ keeps its variance
         surrogates[..., -1] = spectrum[..., -1] * math.sqrt(2) * phases[..., -1].real
-    return surrogate_p(x, y, np.fft.irfft(surrogates, n=n, axis=-1))
+    return surrogate_p(x, y, order_ranks(np.fft.irfft(surrogates, n=n, axis=-1)))
 
 
 def circular_shift_pvalue(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Candidate: ρ(x, y shifted by k) over the n − 1 non-zero circular shifts k, +1 corrected."""
-    n = y.shape[-1]
-    return surrogate_p(x, y, np.stack([np.roll(y, k, axis=-1) for k in range(1, n)], axis=1))
+    ranks = centred_ranks(y)
+    return surrogate_p(x, y, np.stack([np.roll(ranks, k, axis=-1) for k in range(1, y.shape[-1])], axis=1))
 
 
-def surrogate_p(x: np.ndarray, y: np.ndarray, surrogates: np.ndarray) -> np.ndarray:
-    """(1 + #{|ρ(x, y*)| ≥ |ρ(x, y)|}) / (1 + count) per row, for draws × count × n surrogates of y."""
+def surrogate_p(x: np.ndarray, y: np.ndarray, surrogate_ranks: np.ndarray) -> np.ndarray:
+    """(1 + #{|ρ(x, y*)| ≥ |ρ(x, y)|}) / (1 + count) per row, from draws × count × n ranks of surrogates y*."""
     observed = spearman_rows(x, y)
-    n, count = x.shape[-1], surrogates.shape[1]
-    null = spearman_rows(np.broadcast_to(x[:, None, :], surrogates.shape).reshape(-1, n),
-                         surrogates.reshape(-1, n)).reshape(len(x), count)
-    return (1 + (np.abs(null) >= np.abs(observed)[:, None] - 1e-12).sum(-1)) / (1 + count)
+    rx = centred_ranks(x)
+    ranks = surrogate_ranks - surrogate_ranks.mean(-1, keepdims=True)
+    null = (ranks @ rx[..., None])[..., 0] / (np.linalg.norm(ranks, axis=-1) * np.linalg.norm(rx, axis=-1)[:, None])
+    return (1 + (np.abs(null) >= np.abs(observed)[:, None] - 1e-12).sum(-1)) / (1 + ranks.shape[1])
 
 
 def within_run_pvalues(x: np.ndarray, y: np.ndarray, surrogates: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
