@@ -20,6 +20,10 @@ planted; the goal is FPR ≤ 0.07 everywhere. Sections:
   ``within_group_permutation_test`` against the i.i.d. permutation of the pooled points
   (``permutation_pvalue``, what ``spearman_test`` did across runs). Power: correlation 0.7 within groups,
   confound kept.
+- shared profile (SPEC §7.1, ``benchmarks/shared_profile.py``): both tasks use one head profile and only
+  the main task's reach changes across checkpoints; the competent protocol must find nothing there and
+  the paper's protocol shows the confound; in the planted case the main task's heads converge to the
+  auxiliaries' as it transfers, and both must find it.
 
 The simulated series come from ``scipy.signal.lfilter`` with a burn-in of ``BURN_IN`` steps, not from
 the suite's own AR(1) generator. Surrogate and permutation counts are ``--surrogates`` (the suite's
@@ -35,6 +39,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 from scipy.signal import lfilter
+from shared_profile import format_rows as format_shared_profile
+from shared_profile import shared_profile_rows
 
 from interp.errors import InterpError, cli_main
 from interp.stats import (
@@ -219,7 +225,6 @@ SECTIONS: dict[str, Callable[[int, int, int], list[Row]]] = {
     "within a run: ρ over checkpoints, independent AR(1) pairs": within_run_rows,
     "across seeds: one within-run ρ per seed, independent AR(1) pairs": seed_level_rows,
     "across runs: group identity moves both axes, independent within groups": across_run_rows,
-    # "shared profile (SPEC §7.1), competent vs the paper's protocol": shared_profile_rows,  (the lead adds it)
 }
 
 
@@ -248,6 +253,10 @@ def main() -> None:
         began = time.perf_counter()
         rows = section(args.draws, args.seed + index, args.surrogates)
         print(format_section(title, rows, time.perf_counter() - began) + "\n", flush=True)
+    began = time.perf_counter()
+    rows = shared_profile_rows(args.draws, args.seed + len(SECTIONS), args.surrogates)
+    print(f"### shared profile (SPEC §7.1): the competent protocol against the paper's ({time.perf_counter() - began:.0f} s)"
+          f"\n\n{format_shared_profile(rows, args.draws)}\n", flush=True)
     print(f"{args.draws} draws a cell, {args.surrogates} surrogates or permutations per p-value, seed {args.seed}: "
           f"{time.perf_counter() - start:.0f} s")
 

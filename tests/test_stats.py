@@ -38,6 +38,7 @@ from interp.stats import (
 )
 
 CALIBRATION_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "null_calibration.py"
+sys.path.insert(0, str(CALIBRATION_SCRIPT.parent))  # the script imports its neighbour shared_profile.py
 _spec = importlib.util.spec_from_file_location("null_calibration", CALIBRATION_SCRIPT)
 calibration = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(calibration)
@@ -426,7 +427,24 @@ def test_calibration_script_runs_and_refuses_bad_input():
     environment = {**os.environ, "PYTHONPATH": str(root)}  # this checkout's interp, installed or not
     done = subprocess.run([sys.executable, str(CALIBRATION_SCRIPT), "--draws", "4", "--surrogates", "19"],
                           capture_output=True, text=True, check=True, cwd=root, env=environment)
-    assert done.stdout.count("### ") == len(calibration.SECTIONS) and "AR(1) surrogates" in done.stdout
+    assert done.stdout.count("### ") == len(calibration.SECTIONS) + 1 and "AR(1) surrogates" in done.stdout
+    assert "shared profile" in done.stdout
     bad = subprocess.run([sys.executable, str(CALIBRATION_SCRIPT), "--draws", "0"], capture_output=True, text=True,
                          cwd=root, env=environment)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --draws") and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_the_competent_protocol_finds_no_reuse_in_the_shared_profile_and_the_paper_protocol_does():
+    """Issue 17, finding 1, with the suite's own functions: both tasks use one head profile, only the main task's
+    reach changes. The competent protocol holds its error rate there; the paper's protocol shows the confound;
+    where the heads really converge (planted), both find it."""
+    from shared_profile import shared_profile_rows
+
+    rows = {(row["protocol"], row["checkpoints"]): row for row in shared_profile_rows(draws=200, seed=3, surrogates=199)}
+    for checkpoints in (12, 21):
+        competent, paper = rows["competent", checkpoints], rows["paper", checkpoints]
+        assert competent["null_within"] <= NULL_BOUND and competent["null_seed_level"] <= 0.12  # 40 groups of 5
+        assert abs(competent["null_rho"]) < 0.1
+        assert paper["null_rho"] > 0.6 and paper["null_within"] > 0.3 and paper["null_seed_level"] > 0.9
+        assert competent["planted_within"] > 0.8 and competent["planted_seed_level"] > 0.9
