@@ -126,14 +126,20 @@ def test_cached_analyses_were_reused_not_recomputed(command):
     assert caches and all(path.stat().st_mtime_ns == mtime for path, mtime in caches.items())
 
 
-def test_with_the_default_thresholds_no_micro_checkpoint_enters(analysed, tmp_path, capsys):
-    """The micro runs learn nothing: under the defaults every checkpoint is left out, and the output says why."""
+def test_with_the_defaults_no_micro_checkpoint_enters_and_nothing_crashes(analysed, tmp_path, capsys):
+    """Issue 17, finding 10: on unlearned checkpoints (step 0 among them) every method, patching included, gave
+    NaN maps that crashed the analysis. With the defaults (every method, competence and learned at 0.9) every
+    checkpoint of a micro run is left out with its reason, and the command says so."""
     run = tmp_path / "tiny_s0"
     shutil.copytree(analysed / "tiny_s0", run)
-    result = correlate([run], STEPS, REQUEST, EVAL_COUNT, settings=SETTINGS)  # learned threshold 0.9
-    record = result["within_run"]["tiny_s0"]["ablation_mean"]
-    assert record["n"] == 0 and record["rho"] is None and record["excluded"]["not learned"] == len(STEPS)
-    assert result["seed_level"]["tiny (rope, micro)"]["ablation_mean"]["n"] == 0
+    main(["--runs", str(run), "--steps", "0,120", "--count", "8", "--lengths", "3", "--eval-count", str(EVAL_COUNT),
+          "--permutations", "99", "--device", "cpu", "--quiet"])
+    out = capsys.readouterr().out
+    result = json.loads((tmp_path / "correlation.json").read_text())
+    assert result["settings"]["methods"] == list(correlate_module.METHODS)
+    for method, record in result["within_run"]["tiny_s0"].items():
+        assert record["n"] == 0 and record["rho"] is None and record["excluded"]["not learned"] == 2, method
+    assert "2 not learned" in out and "ρ n/a" in out
 
 
 def test_stale_analyses_and_evaluations_are_recomputed(analysed, tmp_path, monkeypatch):
