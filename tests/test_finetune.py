@@ -239,15 +239,17 @@ def test_evaluate_runs_on_a_finetuned_run_in_a_fresh_process(finetuned):
 def test_head_overlap_and_correlate_run_on_a_finetuned_run(finetuned, tmp_path):
     from interp import correlate, head_overlap
 
+    # a few steps of finetuning learn nothing: competence 0 lets every analysed length count (plumbing only)
     record = head_overlap.analyze(finetuned, methods=["ablation_mean", "attention"], count=4, lengths=[3],
-                                  device="cpu", progress=False)
+                                  device="cpu", progress=False, threshold=0.0)
     assert (record["n_layers"], record["n_heads"]) == (2, 4)
-    for method in ("ablation_mean", "attention"):
+    for method in ("ablation_mean", "attention_focus"):
         assert set(record["maps"][method]) == {"copy", "reverse"}
         assert torch.tensor(record["maps"][method]["copy"]).shape == (2, 4)
+    assert torch.tensor(record["reuse"]["attention"]["copy|reverse"]["per_head"]).shape == (2, 4)
     correlate.main(["--runs", str(finetuned), "--methods", "ablation_mean", "--count", "4", "--lengths", "3",
-                    "--eval-count", "4", "--eval-lengths", "1-6", "--device", "cpu", "--quiet",
-                    "--permutations", "50", "--resamples", "50", "--out", str(tmp_path)])
+                    "--eval-count", "4", "--eval-lengths", "1-6", "--device", "cpu", "--quiet", "--competence", "0",
+                    "--learned-threshold", "0", "--permutations", "50", "--resamples", "50", "--out", str(tmp_path)])
     result = json.loads((tmp_path / "correlation.json").read_text())
     assert result["runs"]["run"]["steps"] == [0, 12, 24] and result["runs"]["run"]["positional"] == "rope"
 
