@@ -527,6 +527,10 @@ def format_report(result: dict[str, Any]) -> str:
             cautions.append(f"across runs / {method}: {record['n_groups']} group(s) with ≥ 2 runs; the across-run "
                             "test permutes within groups and needs several")
     lines += [f"skipped {label}: {reason}" for label, reason in result["skipped"].items()]
+    models = sorted({run["model"] for run in result["runs"].values()})
+    if len(models) > 1:
+        cautions.append(f"runs of {len(models)} models ({', '.join(models)}): each model's runs are conditions of their "
+                        "own, never pooled across seeds or permuted together")
     return "\n".join(lines + ([""] + cautions if cautions else []))
 
 

@@ -1,5 +1,6 @@
 """interp.correlate: which checkpoints enter, the statistics it reports, caching, the command's files, bad input."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -271,6 +272,21 @@ def test_across_runs_permutes_within_groups_and_leaves_out_unlearned_finals():
                                              [run.condition for run in runs if run.label in labels], PERMUTATIONS)
     assert {key: record[key] for key in expected} == expected
     assert record["p_fdr"] == pytest.approx(record["p"])  # its family (mean_abs_diff over methods) holds it alone
+
+
+def test_runs_of_several_models_are_never_pooled_and_the_report_says_so():
+    runs = [series(f"a{i}", [0.5, 0.1 * i + 0.1], [0.2, 0.05 * i], seed=i) for i in range(3)]
+    runs += [dataclasses.replace(run, label=f"big_{run.label}", model="small") for run in runs]
+    within = {run.label: correlate_within(run, SETTINGS) for run in runs}
+    seeds = seed_level(runs, within, ["ablation_mean"])
+    assert set(seeds) == {"g (rope, micro)", "g (rope, small)"}
+    across = correlate_across(runs, ["ablation_mean"], SETTINGS)
+    assert across["ablation_mean"]["n_groups"] == 2  # permuted within each model's condition
+    result = {"primary_scores": {"ablation_mean": "mean_abs_diff"}, "caution": None,
+              "families": {"seed_level": "2 seed-level tests"}, "seed_level": seeds, "versus_control": {},
+              "within_run": within, "across_runs": across, "skipped": {},
+              "runs": {run.label: run.to_dict() for run in runs}}
+    assert "runs of 2 models (micro, small)" in correlate_module.format_report(result)
 
 
 def test_parse_steps():
