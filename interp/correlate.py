@@ -41,7 +41,8 @@ Scores and the sign of ρ(GG, score) that supports the reuse hypothesis:
   heads (on the pair's common part, or the labelled layout-free distance): lower = more reuse, ρ > 0.
 
 Caching. Evaluations come from ``RUN/eval/step_NNNNNN.json`` and head analyses from
-``RUN/analysis/steps/step_NNNNNN.json``; each is recomputed only when missing or stale. An analysis is
+``RUN/analysis/steps/step_NNNNNN.json`` (``RUN/analysis/paper/steps/`` for the paper's protocol, kept beside
+the competent one); each is recomputed only when missing or stale. An analysis is
 stale when its checkpoint fingerprint (size and mtime of ``checkpoints/step_NNNNNN.safetensors``) differs
 from the file on disk, when it covers only some of the group's tasks or lacks a requested method, when its
 protocol or competence threshold differs from the requested one, or when its example count or lengths
@@ -183,8 +184,9 @@ def condition_label(group: str, positional: str, model: str) -> str:
 
 # ---- head-reuse analyses per checkpoint, cached ------------------------------------------------------
 
-def analysis_path(run_dir: Path, step: int) -> Path:
-    return Path(run_dir) / "analysis" / "steps" / f"step_{step:06d}.json"
+def analysis_path(run_dir: Path, step: int, protocol: str = Protocol.COMPETENT.value) -> Path:
+    """The per-step record of a protocol's analysis (the paper's kept beside the competent one)."""
+    return head_overlap.analysis_dir(run_dir, protocol=protocol) / "steps" / f"step_{step:06d}.json"
 
 
 def checkpoint_fingerprint(run_dir: Path, step: int) -> dict[str, int]:
@@ -221,7 +223,7 @@ def analysis_is_fresh(record: dict[str, Any], run_dir: Path, step: int, group: T
 
 def cached_analysis(run_dir: Path, step: int, group: TaskGroup, request: AnalysisRequest) -> dict[str, Any] | None:
     """The per-step record in ``analysis/steps/`` when it is fresh; None when missing, unreadable or stale."""
-    path = analysis_path(run_dir, step)
+    path = analysis_path(run_dir, step, request.protocol)
     if not path.is_file():
         return None
     try:

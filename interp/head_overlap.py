@@ -488,7 +488,7 @@ def analyze(
         **build_record(measurements, chosen_methods, config.group, comparison),
         "control": control_record,
     })
-    into = analysis_dir(run_dir) if into is None else into
+    into = analysis_dir(run_dir, protocol=protocol) if into is None else into
     write_json(into / "steps" / f"step_{chosen_step:06d}.json", record)  # the record first: reports never lose it
     write_json(into / RECORD_FILE, record)
     patterns = {}
@@ -533,21 +533,26 @@ def control_pairs(control: Path, group: TaskGroup, protocol: Protocol) -> dict[s
     return {"run": str(control), "group": record["group"], "step": record["step"], "reuse": reuse}
 
 
-def analysis_dir(run_dir: Path, family: str | None = None) -> Path:
+def analysis_dir(run_dir: Path, family: str | None = None, protocol: Protocol | str = Protocol.COMPETENT) -> Path:
     """Where an analysis lives: ``analysis/`` for the full one (``python -m interp.head_overlap``),
-    ``analysis/FAMILY/`` for one family's (``python -m interp.ablation``, ``.patching``, ``.attention``), so
-    that running one family never overwrites the full analysis."""
-    return Path(run_dir) / "analysis" / (family or "")
+    ``analysis/FAMILY/`` for one family's (``python -m interp.ablation``, ``.patching``, ``.attention``), and
+    under ``analysis/paper/`` the same for the paper's protocol, so that neither a family nor the other
+    protocol ever overwrites an analysis: each is kept beside the others under its own name."""
+    folder = Path(run_dir) / "analysis"
+    if parse_protocol(protocol) is Protocol.PAPER:
+        folder = folder / Protocol.PAPER.value
+    return folder / (family or "")
 
 
-def saved_record(run_dir: Path, family: str | None = None) -> dict[str, Any]:
-    """The analysis record saved in ``analysis_dir(run_dir, family)``."""
+def saved_record(run_dir: Path, family: str | None = None, protocol: Protocol | str = Protocol.COMPETENT) -> dict[str, Any]:
+    """The analysis record saved in ``analysis_dir(run_dir, family, protocol)``."""
     run_dir = Path(run_dir)
     read_config(run_dir)  # a clear error where DIR is no run
-    path = analysis_dir(run_dir, family) / RECORD_FILE
+    path = analysis_dir(run_dir, family, protocol) / RECORD_FILE
     if not path.is_file():
+        option = "" if parse_protocol(protocol) is Protocol.COMPETENT else " --protocol paper"
         raise InterpError(f"{run_dir} has no saved analysis ({path} is missing); run python -m "
-                          f"interp.{family or 'head_overlap'} --run {run_dir} first")
+                          f"interp.{family or 'head_overlap'} --run {run_dir}{option} first")
     record = read_json(path)
     if not (isinstance(record, dict) and RECORD_KEYS <= set(record) and isinstance(record["settings"], dict)
             and "protocol" in record["settings"]):
@@ -556,12 +561,13 @@ def saved_record(run_dir: Path, family: str | None = None) -> dict[str, Any]:
     return record
 
 
-def redraw_reports(run_dir: Path, family: str | None = None, device: str | torch.device = "cpu") -> Path:
+def redraw_reports(run_dir: Path, family: str | None = None, device: str | torch.device = "cpu",
+                   protocol: Protocol | str = Protocol.COMPETENT) -> Path:
     """Write ``report.html`` and ``ablation_report.md`` again from a saved analysis, without measuring it again:
     the record holds every map and score; only the attention patterns the report draws are not kept, and
     are measured again on the same examples of the same checkpoint (refused if the checkpoint changed)."""
     run_dir = Path(run_dir)
-    record = saved_record(run_dir, family)
+    record = saved_record(run_dir, family, protocol)
     config = read_config(run_dir)
     tokenizer = check_compatible(config.vocab)
     settings = record["settings"]
@@ -576,7 +582,7 @@ def redraw_reports(run_dir: Path, family: str | None = None, device: str | torch
             length = pattern_length(config.group, task, settings["lengths"][task])
             examples = analysis_sets(model, {task: [length]}, settings["count"], settings["seed"])[task, length]
             patterns[task] = (length, attention_stats(model, examples))
-    into = analysis_dir(run_dir, family)
+    into = analysis_dir(run_dir, family, protocol)
     write_reports(into, run_dir, record, patterns, tokenizer)
     return into
 
@@ -598,6 +604,9 @@ def saved_analysis_parser(prog: str, description: str) -> argparse.ArgumentParse
     parser.add_argument("--run", required=True, type=Path, help="run directory")
     parser.add_argument("--family", choices=list(FAMILIES),
                         help="the analysis of one method family (analysis/FAMILY/) instead of the full one")
+    parser.add_argument("--protocol", choices=[protocol.value for protocol in Protocol],
+                        default=Protocol.COMPETENT.value,
+                        help="the analysis made with this protocol (paper: analysis/paper/)")
     return parser
 
 
@@ -626,7 +635,7 @@ def main(argv: list[str] | None = None, family: str | None = None) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     args = parser.parse_args(argv)
-    into = analysis_dir(args.run, family)
+    into = analysis_dir(args.run, family, args.protocol)
     record = analyze(
         args.run, step=args.step, methods=[family] if family else args.methods.split(","), count=args.count,
         lengths=parse_lengths(args.lengths), device=args.device, progress=not args.quiet,

@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the attention patterns the report draws are measured again")
     args = parser.parse_args(argv)
-    into = redraw_reports(args.run, args.family, args.device)
+    into = redraw_reports(args.run, args.family, args.device, args.protocol)
     print(f"wrote {into}/report.html, ablation_report.md")
 
 

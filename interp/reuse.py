@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = saved_analysis_parser("python -m interp.reuse", "Print the reuse scores of a saved head-reuse analysis "
                                    "(python -m interp.head_overlap measures them).")
     args = parser.parse_args(argv)
-    print(summary_table(saved_record(args.run, args.family)))
+    print(summary_table(saved_record(args.run, args.family, args.protocol)))
 
 
 if __name__ == "__main__":

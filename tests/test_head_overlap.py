@@ -118,11 +118,16 @@ def test_an_unlearned_checkpoint_gives_null_scores_with_reasons_not_a_traceback(
 def test_the_paper_protocol_says_it_is_confounded(trained_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
+    competent = analyze(run, methods=["ablation_mean"], count=8, lengths=[2, 4], progress=False, threshold=0.5)
+    before = analysis_files(run)
     record = analyze(run, methods=["ablation_mean"], count=8, lengths=[2, 4, 5, 8], progress=False, protocol="paper")
     assert record["pair_lengths"]["copy|reverse"]["lengths"] == [2, 4, 5, 8]  # l ≤ max(L_copy, L_reverse)
     assert record["settings"]["protocol"] == "paper" and "confounded with accuracy" in record["notes"][0]
     for name in ("report.html", "ablation_report.md"):
-        assert "confounded with accuracy" in (run / "analysis" / name).read_text()
+        assert "confounded with accuracy" in (run / "analysis" / "paper" / name).read_text()
+    # kept beside the competent analysis, which stays as it was
+    assert {path: data for path, data in analysis_files(run).items() if "paper" not in path.parts} == before
+    assert head_overlap.saved_record(run) == competent and head_overlap.saved_record(run, protocol="paper") == record
 
 
 def test_subsets_of_methods_and_tasks(trained_run, tmp_path):
