@@ -26,8 +26,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(handle)
     temporary_path = Path(temporary)
     try:
-        os.chmod(temporary_path, 0o666 & ~current_umask())  # mkstemp's 0600 would make results private
         write(temporary_path)
+        # after the write: mkstemp's 0600 would make results private, and a writer may recreate the file
+        # (safetensors' save_file does), so the mode is set on what was written
+        os.chmod(temporary_path, 0o666 & ~current_umask())
         with open(temporary_path, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(temporary_path, path)

@@ -1,6 +1,8 @@
 import os
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from interp.errors import InterpError
 from interp.storage import RunLock, atomic_write, read_json, write_json
@@ -13,6 +15,13 @@ def test_atomic_writes_leave_ordinary_permissions_and_no_temporary_files(tmp_pat
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~mask
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
     assert read_json(tmp_path / "a.json") == {"x": 1}
+
+
+def test_safetensors_files_get_the_same_permissions_as_json_files(tmp_path):
+    """safetensors' writer replaces the temporary file, so a mode set before the write would be lost."""
+    write_json(tmp_path / "a.json", {"x": 1})
+    atomic_write(tmp_path / "w.safetensors", lambda path: save_file({"w": torch.zeros(2)}, str(path)))
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == (tmp_path / "a.json").stat().st_mode & 0o777
 
 
 def test_a_failed_write_keeps_the_old_file(tmp_path):
