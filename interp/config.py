@@ -15,7 +15,7 @@ from typing import Any
 from interp.errors import InterpError
 from interp.groups import TaskGroup, load_group
 from interp.model import ModelConfig
-from interp.presets import check_keys, load_preset
+from interp.presets import check_keys, check_number, load_preset
 from interp.vocab import default_tokens
 
 PRECISIONS = ("bf16", "fp32")
@@ -59,6 +59,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InterpError(f"{where}: {name} must be a positive integer, got {value!r}")
+        for name in ("lr", "beta1", "beta2", "weight_decay", "warmup_fraction", "decay_fraction", "grad_clip"):
+            check_number(getattr(self, name), name, where)
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise InterpError(f"{where}: beta1 and beta2 must be in [0, 1)")
         if not self.lr > 0 or not 0 <= self.weight_decay or not self.grad_clip > 0:
             raise InterpError(f"{where}: lr and grad_clip must be positive and weight_decay non-negative")
         if not (0 <= self.warmup_fraction and 0 <= self.decay_fraction and self.warmup_fraction + self.decay_fraction <= 1):

@@ -54,6 +54,8 @@ def checkpoint_steps(run_dir: Path) -> list[int]:
 def read_config(run_dir: Path) -> RunConfig:
     """The run's config; a missing or foreign directory raises one clear error."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InterpError(f"{run_dir} is a file, not a run directory")
     if not run_dir.is_dir():
         raise InterpError(f"run directory {run_dir} does not exist")
     path = run_dir / CONFIG_FILE

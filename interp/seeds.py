@@ -64,6 +64,8 @@ def expand_runs(paths: Iterable[str | Path]) -> list[Path]:
             found = sorted(child for child in path.iterdir() if (child / CONFIG_FILE).is_file())
             if not found:
                 raise InterpError(f"{path} is neither a run directory nor a folder of run directories")
+        elif path.exists():
+            raise InterpError(f"{path} is a file, not a run directory")
         else:
             raise InterpError(f"run directory {path} does not exist")
         runs.extend(run for run in found if run.resolve() not in {known.resolve() for known in runs})

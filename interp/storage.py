@@ -57,6 +57,8 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text())
     except OSError as error:
         raise InterpError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise InterpError(f"{path} is not UTF-8 text: byte {error.start} is {error.object[error.start]:#04x}") from None
     except json.JSONDecodeError as error:
         raise InterpError(f"{path} is not valid JSON: {error}") from None
 

@@ -52,3 +52,6 @@ def test_unreadable_json_is_a_clear_error(tmp_path):
         read_json(tmp_path / "bad.json")
     with pytest.raises(InterpError, match="cannot read"):
         read_json(tmp_path / "missing.json")
+    (tmp_path / "latin1.json").write_bytes(b'{"name": "caf\xe9"}')
+    with pytest.raises(InterpError, match="is not UTF-8 text: byte 13 is 0xe9"):
+        read_json(tmp_path / "latin1.json")

@@ -1,0 +1,197 @@
+"""Hostile input, one row per input: the command, its arguments, the exit status and a phrase the message must
+contain. Every row must end in exactly one ``error: …`` line on stderr (no traceback) and leave the files
+under the test's folder exactly as they were: nothing damaged, nothing half-made.
+
+Arguments name what they need in braces (:func:`places`): ``{run}`` a copy of a finished micro run (40 steps,
+checkpoints 0, 20, 40), ``{run_at_20}`` one stopped at step 20 (to resume), ``{file}`` a plain file, ``{dir}``
+an empty folder, ``{unwritable}`` a folder this process cannot write, ``{tmp}`` the test's folder, and the
+hostile files of :func:`write_hostile_files`. A row's ``damage`` edits its copy of the run first. Rows run
+in this process (a ``main(argv)`` call) unless ``process`` is set, where the real exit path matters.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import TINY_GROUP, train_micro
+from micro_runs import CONTROL_GROUP, build_all, shared_folder
+
+from interp.storage import write_json
+
+MODELS = Path(__file__).parents[1] / "models"
+STEPS, CHECKPOINT_EVERY = 40, 20
+
+
+@dataclass(frozen=True)
+class Row:
+    command: str
+    """The module whose ``main`` runs (``interp.`` left off)."""
+    args: tuple[str, ...]
+    status: int
+    phrase: str
+    damage: Callable[[Path], None] | None = None
+    """Edits ``{run}`` and ``{run_at_20}`` before the command runs."""
+    process: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.command} {' '.join(self.args)}"
+
+
+def truncate(path: Path, keep: int = 40) -> None:
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def optimizer(run: Path, step: int) -> Path:
+    return run / "checkpoints" / f"step_{step:06d}.optimizer.safetensors"
+
+
+def metrics_line_not_an_object(run: Path) -> None:
+    lines = (run / "metrics.jsonl").read_text().splitlines(keepends=True)
+    (run / "metrics.jsonl").write_text("".join([lines[0], "5\n", *lines[1:]]))
+
+
+def other_shape_of_record(run: Path) -> None:
+    write_json(run / "analysis" / "head_overlap.json", {"step": 40, "maps": {}, "reuse": {}})
+
+
+NEW = "{tmp}/new"
+TRAIN = ("--model", "micro", "--group", str(TINY_GROUP), "--seed", "0", "--quiet")
+ROWS = [
+    # train: everything is checked before the first step, and a refused run leaves nothing behind
+    Row("train", ("--model", "{lr_as_text}", "--group", str(TINY_GROUP), "--seed", "0", "--out", NEW), 2,
+        "lr must be a finite number, got '0.1'"),
+    Row("train", ("--model", "{warmup_fraction_as_text}", "--group", str(TINY_GROUP), "--seed", "0", "--out", NEW), 2,
+        "warmup_fraction must be a finite number"),
+    Row("train", ("--model", "{rotary_base_as_text}", "--group", str(TINY_GROUP), "--seed", "0", "--out", NEW), 2,
+        "rotary_base must be a finite number"),
+    Row("train", ("--model", "{norm_eps_as_text}", "--group", str(TINY_GROUP), "--seed", "0", "--out", NEW), 2,
+        "norm_eps must be a finite number"),
+    Row("train", ("--model", "{not_utf8}", "--group", str(TINY_GROUP), "--seed", "0", "--out", NEW), 2,
+        "is not UTF-8 text"),
+    Row("train", ("--model", "micro", "--group", "{not_utf8}", "--seed", "0", "--out", NEW), 2, "is not UTF-8 text"),
+    Row("train", ("--model", "micro", "--group", "{dir}", "--seed", "0", "--out", NEW), 2, "is a folder, not a .toml"),
+    Row("train", ("--model", "{dir}", "--group", str(TINY_GROUP), "--seed", "0", "--out", NEW), 2,
+        "is a folder, not a .toml"),
+    Row("train", (*TRAIN, "--lr", "inf", "--out", NEW), 2, "lr must be a finite number"),
+    Row("train", (*TRAIN, "--lr", "nan", "--out", NEW), 2, "lr must be a finite number"),
+    # evaluate: lengths, runs and the output are checked before any evaluation
+    Row("evaluate", ("--run", "{file}"), 2, "is a file, not a run directory"),
+    Row("seeds", ("--runs", "{file}"), 2, "is a file, not a run directory"),
+    # saved analyses of another shape
+    Row("report", ("--run", "{run}"), 2, "is not a head-reuse record", other_shape_of_record),
+    Row("reuse", ("--run", "{run}"), 2, "is not a head-reuse record", other_shape_of_record),
+]
+
+
+def unwritable_folder(tmp: Path) -> Path | None:
+    """A folder this process cannot write: a read-only one, or for root (who writes anywhere) ``/sys``."""
+    folder = tmp / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    for candidate in (folder, Path("/sys")):
+        try:
+            (candidate / ".probe").mkdir()
+        except OSError:
+            return candidate
+        (candidate / ".probe").rmdir()
+    return None
+
+
+def write_hostile_files(tmp: Path) -> dict[str, Path]:
+    """Presets of the wrong types, with bytes that are not UTF-8, a group past the micro model's context, a
+    sweep file."""
+    micro = (MODELS / "sizes" / "micro.toml").read_text()
+    files = {}
+    for key, table in (("lr", "training"), ("warmup_fraction", "training"), ("rotary_base", "model"),
+                       ("norm_eps", "model")):
+        lines = [line for line in micro.splitlines() if not line.startswith(f"{key} =")]
+        at = lines.index(f"[{table}]") + 1
+        files[f"{key}_as_text"] = tmp / f"{key}_as_text.toml"
+        files[f"{key}_as_text"].write_text("\n".join([*lines[:at], f'{key} = "0.1"', *lines[at:]]) + "\n")
+    files["not_utf8"] = tmp / "not_utf8.toml"
+    files["not_utf8"].write_bytes(b'description = "caf\xe9"\n')
+    files["group_past_context"] = tmp / "past_context.toml"
+    files["group_past_context"].write_text('[main]\ntask = "copy"\nmax_length = 4\n[[aux]]\ntask = "add"\n'
+                                           'max_length = 300\n')
+    files["grid"] = tmp / "grid.toml"
+    files["grid"].write_text(f'[base]\nmodel = "micro"\ngroup = "{TINY_GROUP}"\nsteps = 4\n[grid]\nseed = [0]\n')
+    return files
+
+
+@pytest.fixture(scope="session")
+def micro_run(tmp_path_factory) -> Path:
+    """A 40-step micro run with checkpoints at 0, 20 and 40, built once per session (shared by the workers)."""
+    folder = shared_folder(tmp_path_factory, "hostile_inputs")
+    build_all(folder, ["run"], lambda name: train_micro(folder / name, steps=STEPS, checkpoint_every=CHECKPOINT_EVERY,
+                                                        eval_every=STEPS), "trained")
+    return folder / "run"
+
+
+def places(tmp: Path, micro_run: Path, damage: Callable[[Path], None] | None) -> dict[str, str]:
+    run, at_20, other = tmp / "run", tmp / "run_at_20", tmp / "other_group_run"
+    for copy in (run, at_20, other):
+        shutil.copytree(micro_run, copy, ignore=shutil.ignore_patterns(".lock"))
+    for path in (at_20 / "checkpoints").glob(f"step_{STEPS:06d}.*"):  # as if stopped after step 20
+        path.unlink()
+    config = json.loads((other / "config.json").read_text())
+    control = json.loads(json.dumps(config["group"]))
+    control.update(name="tiny_control", main={"task": "reverse", "max_length": 4},
+                   aux=[{"task": "copy", "max_length": 8}])
+    assert CONTROL_GROUP.stem == control["name"]
+    (other / "config.json").write_text(json.dumps({**config, "group": control}))
+    for damaged in (run, at_20) if damage else ():
+        damage(damaged)
+    (tmp / "file").write_text("not a folder\n")
+    (tmp / "dir").mkdir()
+    unwritable = unwritable_folder(tmp)
+    named = {"run": run, "run_at_20": at_20, "other_group_run": other, "file": tmp / "file", "dir": tmp / "dir",
+             "tmp": tmp, **write_hostile_files(tmp)}
+    return {name: str(path) for name, path in named.items()} | {"unwritable": str(unwritable)}
+
+
+def snapshot(folder: Path) -> dict[str, tuple]:
+    """Every file and folder under ``folder``: folders by name, files by size, mtime and content."""
+    found = {}
+    for root, folders, files in os.walk(folder):
+        for name in folders:
+            found[os.path.join(root, name)] = ("folder",)
+        for name in files:
+            path = Path(root, name)
+            found[str(path)] = (path.stat().st_size, path.stat().st_mtime_ns, path.read_bytes())
+    return found
+
+
+def run_row(row: Row, args: list[str], capsys) -> tuple[int, str]:
+    if row.process:
+        result = subprocess.run([sys.executable, "-m", f"interp.{row.command}", *args], capture_output=True, text=True,
+                                timeout=60)
+        return result.returncode, result.stderr
+    module = importlib.import_module("interp.tasks.__main__" if row.command == "tasks" else f"interp.{row.command}")
+    with pytest.raises(SystemExit) as exited:
+        module.main(args)
+    return exited.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{index:02d} {row}" for index, row in enumerate(ROWS)])
+def test_hostile_input_gets_one_line_and_changes_nothing(row, micro_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    named = places(tmp_path, micro_run, row.damage)
+    if "{unwritable}" in str(row) and named["unwritable"] == "None":
+        pytest.skip("no folder here is unwritable to this process")
+    args = [arg.format(**named) for arg in row.args]
+    before = snapshot(tmp_path)
+    status, stderr = run_row(row, args, capsys)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert status == row.status, stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in stderr, stderr
+    assert row.phrase in lines[0], lines[0]
+    assert snapshot(tmp_path) == before, "the refused command changed files"
