@@ -50,7 +50,7 @@ from interp.plots import TASK_COLOURS, mark_training_lengths, write_html
 from interp.run import checkpoint_steps, model_at, read_config, resolve_step
 from interp.stats import wilson_interval
 from interp.storage import read_json, write_json
-from interp.tasks import Examples, get_task
+from interp.tasks import LENGTH_LIMIT, Examples, get_task
 
 Counts = dict[str, dict[int, tuple[int, int]]]
 """task → length → (correct, total)."""
@@ -88,8 +88,7 @@ def evaluation_lengths(group: TaskGroup, requested: Iterable[int] | None) -> dic
     for task in group.task_names:
         definition = get_task(task)
         lengths[task] = group.eval_lengths(task) if requested is None else [
-            length for length in requested if definition.min_length <= length <= (definition.max_length or length)
-        ]
+            length for length in requested if definition.accepts(length)]
     if not any(lengths.values()):
         raise InterpError(f"none of the requested lengths fits a task of group {group.name!r}")
     return lengths
@@ -302,12 +301,17 @@ def parse_lengths(items: list[str] | None) -> list[int] | None:
     lengths: set[int] = set()
     for item in items:
         try:
-            low, _, high = item.partition("-")
-            lengths.update(range(int(low), int(high or low) + 1))
+            first, _, last = item.partition("-")
+            low, high = int(first), int(last or first)
         except ValueError:
             raise InterpError(f"--lengths takes numbers and ranges like 1-40, got {item!r}") from None
-    if min(lengths) < 1:
-        raise InterpError("--lengths must be at least 1")
+        if low < 1:
+            raise InterpError("--lengths must be at least 1")
+        if high > LENGTH_LIMIT:
+            raise InterpError(f"--lengths are at most {LENGTH_LIMIT} (the longest any task accepts), got {item!r}")
+        if high < low:
+            raise InterpError(f"--lengths {item} is an empty range; write the shorter length first ({high}-{low})")
+        lengths.update(range(low, high + 1))
     return sorted(lengths)
 
 

@@ -153,6 +153,10 @@ def test_parse_lengths():
     assert parse_lengths(None) is None
     with pytest.raises(InterpError):
         parse_lengths(["x"])
+    with pytest.raises(InterpError, match="9-3 is an empty range"):
+        parse_lengths(["9-3"])
+    with pytest.raises(InterpError, match="at most 4096"):  # not a set of a hundred million lengths
+        parse_lengths(["1-100000000"])
 
 
 def evaluate(*args):

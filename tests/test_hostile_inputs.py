@@ -27,7 +27,8 @@ from micro_runs import CONTROL_GROUP, build_all, shared_folder
 
 from interp.storage import write_json
 
-MODELS = Path(__file__).parents[1] / "models"
+REPOSITORY = Path(__file__).parents[1]
+MODELS = REPOSITORY / "models"
 STEPS, CHECKPOINT_EVERY = 40, 20
 
 
@@ -84,11 +85,18 @@ ROWS = [
     Row("train", (*TRAIN, "--lr", "inf", "--out", NEW), 2, "lr must be a finite number"),
     Row("train", (*TRAIN, "--lr", "nan", "--out", NEW), 2, "lr must be a finite number"),
     # evaluate: lengths, runs and the output are checked before any evaluation
+    Row("evaluate", ("--run", "{run}", "--lengths", "9-3"), 2, "9-3 is an empty range"),
+    Row("evaluate", ("--run", "{run}", "--lengths", "1-100000000"), 2, "at most 4096"),
     Row("evaluate", ("--run", "{file}"), 2, "is a file, not a run directory"),
+    Row("seeds", ("--runs", "{run}", "--eval-lengths", "9-3"), 2, "9-3 is an empty range"),
     Row("seeds", ("--runs", "{file}"), 2, "is a file, not a run directory"),
+    Row("head_overlap", ("--run", "{run}", "--lengths", "9-3"), 2, "9-3 is an empty range"),
     # saved analyses of another shape
     Row("report", ("--run", "{run}"), 2, "is not a head-reuse record", other_shape_of_record),
     Row("reuse", ("--run", "{run}"), 2, "is not a head-reuse record", other_shape_of_record),
+    # tasks: a length or a count no model could hold is refused before anything is drawn
+    Row("tasks", ("sample", "copy", "--length", "100000000"), 2, "is outside [1, 4096]", process=True),
+    Row("tasks", ("sample", "copy", "--length", "4000", "--count", "5000"), 2, "is at most 10,000,000"),
 ]
 
 
@@ -172,8 +180,9 @@ def snapshot(folder: Path) -> dict[str, tuple]:
 
 def run_row(row: Row, args: list[str], capsys) -> tuple[int, str]:
     if row.process:
+        paths = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))  # this checkout's interp
         result = subprocess.run([sys.executable, "-m", f"interp.{row.command}", *args], capture_output=True, text=True,
-                                timeout=60)
+                                timeout=60, env={**os.environ, "PYTHONPATH": paths})
         return result.returncode, result.stderr
     module = importlib.import_module("interp.tasks.__main__" if row.command == "tasks" else f"interp.{row.command}")
     with pytest.raises(SystemExit) as exited:
