@@ -42,6 +42,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
+from interp.config import RunConfig, check_context
 from interp.data import DEFAULT_TEST_COUNT, DEFAULT_TEST_SEED, evaluation_set, to_batch
 from interp.errors import InterpError, cli_main
 from interp.groups import TaskGroup
@@ -49,7 +50,7 @@ from interp.model import logits
 from interp.plots import TASK_COLOURS, mark_training_lengths, write_html
 from interp.run import checkpoint_steps, model_at, read_config, resolve_step
 from interp.stats import wilson_interval
-from interp.storage import read_json, write_json
+from interp.storage import check_writable, read_json, write_json
 from interp.tasks import LENGTH_LIMIT, Examples, get_task
 
 Counts = dict[str, dict[int, tuple[int, int]]]
@@ -315,11 +316,19 @@ def parse_lengths(items: list[str] | None) -> list[int] | None:
     return sorted(lengths)
 
 
+def check_evaluation(run_dir: Path, config: RunConfig, lengths: list[int] | None) -> None:
+    """What evaluating ``run_dir`` at ``lengths`` needs, checked before anything is computed: sequences that fit
+    the model's context, and an ``eval/`` folder that can be written."""
+    check_context(config, evaluation_lengths(config.group, lengths), advice="choose shorter --lengths")
+    check_writable(Path(run_dir) / "eval")
+
+
 def evaluate_run(
     run_dir: Path, steps: list[int], count: int, lengths: list[int] | None, device: torch.device, quiet: bool = False,
 ) -> list[dict[str, Any]]:
     """Evaluate checkpoints of one run; write and return their summaries."""
     config = read_config(run_dir)
+    check_evaluation(run_dir, config, lengths)
     summaries = []
     for step in steps:
         model = model_at(run_dir, config, step, device)
@@ -365,18 +374,22 @@ def main(argv: list[str] | None = None) -> None:
     device = pick_device(args.device)
     lengths = parse_lengths(args.lengths)
     configs = [read_config(run) for run in args.run]
-    finals = []
-    for run in args.run:
+    groups = sorted({config.group.name for config in configs})
+    if len(groups) > 1:
+        raise InterpError(f"several runs are drawn together only for one group, got {', '.join(groups)}")
+    work = []  # every run checked before the first is evaluated
+    for run, config in zip(args.run, configs):
         steps = checkpoint_steps(run) if args.all_steps else [resolve_step(run, args.step)]
         if not steps:
             raise InterpError(f"run {run} has no checkpoint yet")
-        finals.append((run.name, evaluate_run(run, steps, args.count, lengths, device)[-1]))
+        check_evaluation(run, config, lengths)
+        work.append((run, steps))
+    figure_path = args.figure or args.run[0].resolve().parent / f"accuracy_{groups[0]}.html"
     if len(args.run) > 1:
-        groups = {config.group.name for config in configs}
-        if len(groups) > 1:
-            raise InterpError(f"several runs are drawn together only for one group, got {', '.join(sorted(groups))}")
-        figure_path = args.figure or args.run[0].resolve().parent / f"accuracy_{configs[0].group.name}.html"
-        write_html(figure_path, [accuracy_figure(finals, configs[0].group)], f"{configs[0].group.name}: seeds")
+        check_writable(figure_path.parent)
+    finals = [(run.name, evaluate_run(run, steps, args.count, lengths, device)[-1]) for run, steps in work]
+    if len(args.run) > 1:
+        write_html(figure_path, [accuracy_figure(finals, configs[0].group)], f"{groups[0]}: seeds")
         print(f"figure with every run: {figure_path}")
 
 

@@ -11,7 +11,8 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,41 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         os.replace(temporary_path, path)
     except BaseException:
         temporary_path.unlink(missing_ok=True)
+        raise
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse in one line, before any work, a ``folder`` (there or still to be made) that cannot be written: one
+    that is a file or lies under one, or whose nearest existing folder does not take a new file."""
+    folder = existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == folder else f"cannot make {folder}: "
+        raise InterpError(f"{where}{existing} is a file, not a directory")
+    try:
+        handle, probe = tempfile.mkstemp(dir=existing, prefix=".write-probe.", suffix=".tmp")
+    except OSError as error:
+        raise InterpError(f"cannot write to {existing}: {error.strerror}") from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+@contextmanager
+def made_folder(folder: Path) -> Iterator[Path]:
+    """Make ``folder`` (and its missing parents) for the body; if the body fails before anything but a lock file
+    is written there, remove what was made, so a refused command leaves nothing behind."""
+    folder = Path(folder)
+    missing = [path for path in (folder, *folder.parents) if not path.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for made in missing:  # the deepest first; stop at the first that holds something
+            if {path.name for path in made.iterdir()} - {RunLock.FILE}:
+                break
+            (made / RunLock.FILE).unlink(missing_ok=True)
+            made.rmdir()
         raise
 
 
@@ -66,8 +102,10 @@ def read_json(path: Path) -> Any:
 class RunLock:
     """An exclusive lock on a run directory, held while one process writes it."""
 
+    FILE = ".lock"
+
     def __init__(self, directory: Path) -> None:
-        self.path = Path(directory) / ".lock"
+        self.path = Path(directory) / self.FILE
         self.handle = None
 
     def __enter__(self) -> RunLock:

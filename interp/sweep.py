@@ -72,7 +72,6 @@ import argparse
 import contextlib
 import ctypes
 import dataclasses
-import functools
 import importlib
 import importlib.util
 import itertools
@@ -96,22 +95,19 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from interp.config import RunConfig, TrainConfig, load_size_preset
+from interp.config import RunConfig, TrainConfig, check_context, load_size_preset
 from interp.errors import InterpError, cli_main
 from interp.groups import TaskGroup, load_group
 from interp.model import ModelConfig
 from interp.presets import check_keys, read_toml
 from interp.run import CONFIG_FILE, checkpoint_steps, read_config
-from interp.storage import RunLock, write_json, write_text
-from interp.tasks import get_task, stable_rng
+from interp.storage import RunLock, check_writable, write_json, write_text
 from interp.vocab import default_tokens
 
 STATUS_FILE = "sweep.json"
 STOP_FILE = ".stop"
 POLL_SECONDS = 0.2
 """How often a running job looks for the stop request."""
-CONTEXT_SAMPLE = 64
-"""Examples sampled per (task, length) to measure the longest evaluation sequence."""
 
 SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 MODEL_FIELDS = {field.name: SCALAR_TYPES[field.type] for field in fields(ModelConfig)
@@ -278,7 +274,7 @@ def make_run(grid: Grid, settings: dict[str, Any], out: Path) -> RunSpec:
                           "._+=- only); rename the preset file")
     try:
         config, train_args, files = resolve_run(grid, settings, base_group, group, out)
-        check_context(config)
+        check_context(config, advice="set n_ctx = {fit} (or more) in [base] or use shorter lengths")
     except InterpError as error:
         raise InterpError(f"{grid.path}: run {name}: {error}") from None
     return RunSpec(name, settings, config, train_args, files)
@@ -336,28 +332,6 @@ def derive_group(group: TaskGroup, main_length: int | None, aux_length: int | No
     lengths = ", ".join(f"{spec['task']} ≤ {spec['max_length']}" for spec in [table["main"], *table["aux"]])
     table["description"] = f"{group.name} at other lengths: {lengths}"
     return TaskGroup.from_dict(table, name)
-
-
-def check_context(config: RunConfig) -> None:
-    """The model's context must hold the longest evaluation sequence of every task (SPEC §6: 1.25× L)."""
-    for task in config.group.task_names:
-        length = config.group.eval_lengths(task)[-1]
-        needed = tokens_needed(task, length)
-        if needed > config.model.n_ctx:
-            raise InterpError(
-                f"{task} is evaluated up to length {length}, which takes {needed} tokens, but the model's n_ctx is "
-                f"{config.model.n_ctx}; set n_ctx = {-(-needed // 64) * 64} (or more) in [base] or use shorter lengths")
-
-
-@functools.cache
-def tokens_needed(task: str, length: int) -> int:
-    """The longest of ``CONTEXT_SAMPLE`` test sequences of ``task`` at ``length``.
-
-    Exact where the length fixes the layout; mul's answer widths vary with the value, but about 2 in 5 of
-    its examples have the longest layout, and a test holds the sample to it.
-    """
-    examples = get_task(task).sample(stable_rng("sweep-context", task, length), CONTEXT_SAMPLE, length, exact=True)
-    return int(examples.end.max())
 
 
 def toml_value(value: Any) -> str:
@@ -889,6 +863,7 @@ def sweep(args: argparse.Namespace) -> int:
         dry_run(runs, args.out, options)
         return 0
     out = args.out.resolve()
+    check_writable(out)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out), StopRequest(out / STOP_FILE).installed() as stop:
         status = Status(out, grid, runs, args.executor)

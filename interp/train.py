@@ -46,13 +46,13 @@ from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
 from interp.batch_worker import batches_from_worker
-from interp.config import RunConfig, TrainConfig, make_run_config
+from interp.config import RunConfig, TrainConfig, check_context, make_run_config
 from interp.data import WIDTH_PARTS, Batch, MixtureSampler, PackedBatch, PackPlan, PartPlan, iterate_batches
 from interp.errors import InterpError, cli_main
 from interp.evaluate import count_correct, pick_device
 from interp.model import fast_logits, hooked_logits, load_weights, save_weights, supports_fast_path
 from interp.run import CONFIG_FILE, build_run_model, checkpoint_stem, checkpoint_steps, read_config
-from interp.storage import RunLock, atomic_write, write_json, write_text
+from interp.storage import RunLock, atomic_write, check_writable, made_folder, write_json, write_text
 
 METRICS_FILE = "metrics.jsonl"
 QUICK_EVAL_LENGTHS = 12
@@ -391,9 +391,10 @@ def check_resume_request(out: Path, args: argparse.Namespace) -> None:
 
 
 def check_new_run_directory(out: Path) -> None:
+    check_writable(out)
     if (out / CONFIG_FILE).exists():
         raise InterpError(f"{out} already holds a run; add --resume to continue it or choose another --out")
-    if out.exists() and any(path.name != ".lock" for path in out.iterdir()):
+    if out.exists() and any(path.name != RunLock.FILE for path in out.iterdir()):
         raise InterpError(f"{out} exists and is not empty; choose another --out")
 
 
@@ -405,16 +406,17 @@ def train_run(out: Path, config: RunConfig | None, device: torch.device, progres
     freshly initialised one); a finetuned run needs it, since its starting weights are the pretrained ones.
     Returns the exit status: 0 when trained to the last step, 128 + signal when stopped by one.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out):
-        if config is None:
-            config = read_config(out)
-            steps = checkpoint_steps(out)
-            resume_from = steps[-1] if steps else None
-        else:
-            check_new_run_directory(out)
-            write_json(out / CONFIG_FILE, config.to_dict())
-            resume_from = None
+    new = config is not None
+    if new:
+        check_new_run_directory(out)
+    else:
+        config = read_config(out)
+    check_context(config)  # before the first step: the quick evaluation goes up to 1.25x the training lengths
+    with made_folder(out), RunLock(out):
+        if new:
+            check_new_run_directory(out)  # again, now that no other trainer can start one
+        steps = [] if new else checkpoint_steps(out)
+        resume_from = steps[-1] if steps else None
         start_step = resume_from or 0
         if start_step >= config.training.steps:
             print(f"{out} is already trained to step {start_step}; nothing to do", file=sys.stderr)
@@ -424,6 +426,8 @@ def train_run(out: Path, config: RunConfig | None, device: torch.device, progres
                               f"interp.finetune --out {out} --resume, which loads the pretrained weights again")
         trainer = Trainer(out, config, device, progress=progress,
                           model=initial_model if resume_from is None else None)
+        if new:  # written once the trainer stands, so a config it refuses leaves no run behind
+            write_json(out / CONFIG_FILE, config.to_dict())
         if resume_from is not None:
             trainer.load_checkpoint(resume_from)
             trainer.truncate_metrics(resume_from)

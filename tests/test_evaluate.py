@@ -188,7 +188,7 @@ def test_evaluate_several_seeds_draws_one_figure(trained_run, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--run", "/nonexistent/run"], "does not exist"),
     (["--run", "{run}", "--step", "7"], "no checkpoint at step 7"),
-    (["--run", "{run}", "--lengths", "300"], "needs 605 tokens but the model's context is 512"),
+    (["--run", "{run}", "--lengths", "300"], "which takes 605 tokens, but the model's n_ctx is 512"),
     (["--run", "{run}", "--count", "0"], "--count must be at least 1"),
     (["--run", "{tmp}"], "is not an interp run directory"),
 ])

@@ -68,6 +68,12 @@ NEW = "{tmp}/new"
 TRAIN = ("--model", "micro", "--group", str(TINY_GROUP), "--seed", "0", "--quiet")
 ROWS = [
     # train: everything is checked before the first step, and a refused run leaves nothing behind
+    Row("train", ("--model", "micro", "--group", "{group_past_context}", "--seed", "0", "--out", NEW), 2,
+        "copy is evaluated up to length 375, which takes 755 tokens, but the model's n_ctx is 512"),
+    Row("train", ("--out", "{run_past_context}", "--resume"), 2, "but the model's n_ctx is 512"),
+    Row("train", (*TRAIN, "--out", "{file}"), 2, "is a file, not a directory"),
+    Row("train", (*TRAIN, "--out", "{file}/new"), 2, "is a file, not a directory"),
+    Row("train", (*TRAIN, "--out", "{unwritable}/new"), 2, "cannot write"),
     Row("train", ("--model", "{lr_as_text}", "--group", str(TINY_GROUP), "--seed", "0", "--out", NEW), 2,
         "lr must be a finite number, got '0.1'"),
     Row("train", ("--model", "{warmup_fraction_as_text}", "--group", str(TINY_GROUP), "--seed", "0", "--out", NEW), 2,
@@ -87,7 +93,13 @@ ROWS = [
     # evaluate: lengths, runs and the output are checked before any evaluation
     Row("evaluate", ("--run", "{run}", "--lengths", "9-3"), 2, "9-3 is an empty range"),
     Row("evaluate", ("--run", "{run}", "--lengths", "1-100000000"), 2, "at most 4096"),
+    Row("evaluate", ("--run", "{run}", "--lengths", "1-1000"), 2,
+        "copy is evaluated up to length 1000, which takes 2005 tokens, but the model's n_ctx is 512"),
+    Row("evaluate", ("--run", "{run}", "{other_group_run}", "--count", "2"), 2, "only for one group"),
     Row("evaluate", ("--run", "{file}"), 2, "is a file, not a run directory"),
+    Row("evaluate", ("--run", "{run}", "--count", "2"), 2, "is a file, not a directory",
+        lambda run: (run / "eval").write_text("a file where the eval folder goes")),
+    Row("evaluate", ("--run", "{unwritable_run}", "--count", "2"), 2, "cannot write"),
     Row("seeds", ("--runs", "{run}", "--eval-lengths", "9-3"), 2, "9-3 is an empty range"),
     Row("seeds", ("--runs", "{file}"), 2, "is a file, not a run directory"),
     Row("head_overlap", ("--run", "{run}", "--lengths", "9-3"), 2, "9-3 is an empty range"),
@@ -97,21 +109,31 @@ ROWS = [
     # tasks: a length or a count no model could hold is refused before anything is drawn
     Row("tasks", ("sample", "copy", "--length", "100000000"), 2, "is outside [1, 4096]", process=True),
     Row("tasks", ("sample", "copy", "--length", "4000", "--count", "5000"), 2, "is at most 10,000,000"),
+    # sweep: the output folder
+    Row("sweep", ("--grid", "{grid}", "--out", "{file}"), 2, "is a file, not a directory"),
+    Row("sweep", ("--grid", "{grid}", "--out", "{unwritable}/sweep"), 2, "cannot write"),
 ]
 
 
-def unwritable_folder(tmp: Path) -> Path | None:
-    """A folder this process cannot write: a read-only one, or for root (who writes anywhere) ``/sys``."""
-    folder = tmp / "read_only"
-    folder.mkdir()
-    folder.chmod(0o555)
-    for candidate in (folder, Path("/sys")):
-        try:
-            (candidate / ".probe").mkdir()
-        except OSError:
-            return candidate
-        (candidate / ".probe").rmdir()
+def unwritable(folder: Path) -> Path | None:
+    """``folder`` if this process cannot write in it, else None."""
+    try:
+        (folder / ".probe").mkdir()
+    except OSError:
+        return folder
+    (folder / ".probe").rmdir()
     return None
+
+
+def read_only(folder: Path) -> None:
+    folder.chmod(0o555)
+
+
+def unwritable_folder(folder: Path) -> Path | None:
+    """A folder this process cannot write: a read-only one, or for root (who writes anywhere) ``/sys``."""
+    folder.mkdir()
+    read_only(folder)
+    return unwritable(folder) or unwritable(Path("/sys"))
 
 
 def write_hostile_files(tmp: Path) -> dict[str, Path]:
@@ -144,26 +166,47 @@ def micro_run(tmp_path_factory) -> Path:
     return folder / "run"
 
 
-def places(tmp: Path, micro_run: Path, damage: Callable[[Path], None] | None) -> dict[str, str]:
-    run, at_20, other = tmp / "run", tmp / "run_at_20", tmp / "other_group_run"
-    for copy in (run, at_20, other):
-        shutil.copytree(micro_run, copy, ignore=shutil.ignore_patterns(".lock"))
-    for path in (at_20 / "checkpoints").glob(f"step_{STEPS:06d}.*"):  # as if stopped after step 20
+def stop_at_20(run: Path) -> None:
+    """As if stopped after step 20."""
+    for path in (run / "checkpoints").glob(f"step_{STEPS:06d}.*"):
         path.unlink()
-    config = json.loads((other / "config.json").read_text())
-    control = json.loads(json.dumps(config["group"]))
-    control.update(name="tiny_control", main={"task": "reverse", "max_length": 4},
-                   aux=[{"task": "copy", "max_length": 8}])
-    assert CONTROL_GROUP.stem == control["name"]
-    (other / "config.json").write_text(json.dumps({**config, "group": control}))
-    for damaged in (run, at_20) if damage else ():
-        damage(damaged)
+
+
+def group_change(**group) -> Callable[[Path], None]:
+    """Another group in the run's config: a run of that group, or one made before a check existed."""
+    def change(run: Path) -> None:
+        config = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**config, "group": {**config["group"], **group}}))
+    return change
+
+
+RUNS = {
+    "run": (),
+    "run_at_20": (stop_at_20,),
+    "other_group_run": (group_change(name=CONTROL_GROUP.stem, main={"task": "reverse", "max_length": 4},
+                                     aux=[{"task": "copy", "max_length": 8}]),),
+    "run_past_context": (stop_at_20, group_change(aux=[{"task": "add", "max_length": 300}])),
+    "unwritable_run": (read_only,),
+}
+"""The runs an argument may name: copies of the session's micro run, changed by these in turn."""
+
+
+def places(tmp: Path, micro_run: Path, row: Row) -> dict[str, str | None]:
+    """What the row's arguments name, made under ``tmp`` (damaged as the row says)."""
     (tmp / "file").write_text("not a folder\n")
     (tmp / "dir").mkdir()
-    unwritable = unwritable_folder(tmp)
-    named = {"run": run, "run_at_20": at_20, "other_group_run": other, "file": tmp / "file", "dir": tmp / "dir",
-             "tmp": tmp, **write_hostile_files(tmp)}
-    return {name: str(path) for name, path in named.items()} | {"unwritable": str(unwritable)}
+    named: dict[str, Path | None] = {"file": tmp / "file", "dir": tmp / "dir", "tmp": tmp, **write_hostile_files(tmp)}
+    if "{unwritable}" in str(row):
+        named["unwritable"] = unwritable_folder(tmp / "unwritable")
+    for name, changes in RUNS.items():
+        if f"{{{name}}}" in str(row):
+            named[name] = tmp / name
+            shutil.copytree(micro_run, tmp / name, ignore=shutil.ignore_patterns(".lock"))
+            for change in (*changes, *([row.damage] if row.damage and name in ("run", "run_at_20") else [])):
+                change(tmp / name)
+            if name.startswith("unwritable"):
+                named[name] = unwritable(tmp / name)
+    return {name: None if path is None else str(path) for name, path in named.items()}
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:
@@ -193,8 +236,8 @@ def run_row(row: Row, args: list[str], capsys) -> tuple[int, str]:
 @pytest.mark.parametrize("row", ROWS, ids=[f"{index:02d} {row}" for index, row in enumerate(ROWS)])
 def test_hostile_input_gets_one_line_and_changes_nothing(row, micro_run, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    named = places(tmp_path, micro_run, row.damage)
-    if "{unwritable}" in str(row) and named["unwritable"] == "None":
+    named = places(tmp_path, micro_run, row)
+    if None in named.values():
         pytest.skip("no folder here is unwritable to this process")
     args = [arg.format(**named) for arg in row.args]
     before = snapshot(tmp_path)

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import save_file
 
 from interp.errors import InterpError
-from interp.storage import RunLock, atomic_write, read_json, write_json
+from interp.storage import RunLock, atomic_write, check_writable, made_folder, read_json, write_json
 
 
 def test_atomic_writes_leave_ordinary_permissions_and_no_temporary_files(tmp_path):
@@ -55,3 +55,23 @@ def test_unreadable_json_is_a_clear_error(tmp_path):
     (tmp_path / "latin1.json").write_bytes(b'{"name": "caf\xe9"}')
     with pytest.raises(InterpError, match="is not UTF-8 text: byte 13 is 0xe9"):
         read_json(tmp_path / "latin1.json")
+
+
+def test_a_made_folder_is_removed_when_its_body_fails_before_writing_anything(tmp_path):
+    with pytest.raises(InterpError), made_folder(tmp_path / "a" / "b") as folder, RunLock(folder):
+        raise InterpError("refused")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(InterpError), made_folder(tmp_path / "a" / "b") as folder:
+        write_json(folder / "config.json", {})
+        raise InterpError("failed later")
+    assert (tmp_path / "a" / "b" / "config.json").is_file()  # what was written stays
+
+
+def test_check_writable_names_a_file_in_the_way(tmp_path):
+    (tmp_path / "file").write_text("")
+    check_writable(tmp_path / "new" / "deeper")
+    with pytest.raises(InterpError, match="file is a file, not a directory"):
+        check_writable(tmp_path / "file")
+    with pytest.raises(InterpError, match="cannot make .*file/run: .*file is a file, not a directory"):
+        check_writable(tmp_path / "file" / "run")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file"]

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from interp import sweep as sweep_module
-from interp.config import make_run_config
+from interp.config import make_run_config, tokens_needed
 from interp.errors import InterpError
 from interp.groups import load_group
 from interp.run import checkpoint_steps
@@ -29,7 +29,6 @@ from interp.sweep import (
     load_grid,
     plan,
     run_sweep,
-    tokens_needed,
     write_derived_presets,
 )
 from interp.train import build_parser
