@@ -38,6 +38,11 @@ def checkpoint_stem(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / "checkpoints" / f"step_{step:06d}"
 
 
+def optimizer_file(run_dir: Path, step: int) -> Path:
+    stem = checkpoint_stem(run_dir, step)
+    return stem.with_name(stem.name + ".optimizer.safetensors")
+
+
 def checkpoint_steps(run_dir: Path) -> list[int]:
     """Steps with a complete checkpoint (state JSON and weights present), ascending."""
     folder = Path(run_dir) / "checkpoints"

@@ -74,6 +74,14 @@ def made_folder(folder: Path) -> Iterator[Path]:
         raise
 
 
+def remove_interrupted_writes(folder: Path, name: str = "*") -> None:
+    """Remove the temporary files that writes of files named ``name`` (a glob) into ``folder`` left when they were
+    killed (``kill -9`` before the rename). Only for a caller that holds the folder's lock: no other process is
+    writing them."""
+    for path in Path(folder).glob(f".{name}.*.tmp"):
+        path.unlink(missing_ok=True)
+
+
 def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -25,7 +25,7 @@ import pytest
 from conftest import TINY_GROUP, train_micro
 from micro_runs import CONTROL_GROUP, build_all, shared_folder
 
-from interp.storage import write_json
+from interp.storage import RunLock, write_json
 
 REPOSITORY = Path(__file__).parents[1]
 MODELS = REPOSITORY / "models"
@@ -90,6 +90,17 @@ ROWS = [
         "is a folder, not a .toml"),
     Row("train", (*TRAIN, "--lr", "inf", "--out", NEW), 2, "lr must be a finite number"),
     Row("train", (*TRAIN, "--lr", "nan", "--out", NEW), 2, "lr must be a finite number"),
+    # damaged resume state: one line naming the file, with the previous good checkpoint
+    Row("train", ("--out", "{run_at_20}", "--resume", "--quiet"), 2, "step_000020.optimizer.safetensors is damaged",
+        lambda run: truncate(optimizer(run, 20))),
+    Row("train", ("--out", "{run_at_20}", "--resume", "--quiet"), 2, "the previous good checkpoint is step 0",
+        lambda run: truncate(optimizer(run, 20), keep=5000)),
+    Row("train", ("--out", "{run_at_20}", "--resume", "--quiet"), 2, "step_000020.optimizer.safetensors is missing",
+        lambda run: optimizer(run, 20).unlink()),
+    Row("train", ("--out", "{run_at_20}", "--resume", "--quiet"), 2, "step_000020.safetensors is damaged",
+        lambda run: truncate(run / "checkpoints" / "step_000020.safetensors")),
+    Row("train", ("--out", "{run_at_20}", "--resume", "--quiet"), 2, "metrics.jsonl line 2 is not a JSON object",
+        metrics_line_not_an_object),
     # evaluate: lengths, runs and the output are checked before any evaluation
     Row("evaluate", ("--run", "{run}", "--lengths", "9-3"), 2, "9-3 is an empty range"),
     Row("evaluate", ("--run", "{run}", "--lengths", "1-100000000"), 2, "at most 4096"),
@@ -201,7 +212,7 @@ def places(tmp: Path, micro_run: Path, row: Row) -> dict[str, str | None]:
     for name, changes in RUNS.items():
         if f"{{{name}}}" in str(row):
             named[name] = tmp / name
-            shutil.copytree(micro_run, tmp / name, ignore=shutil.ignore_patterns(".lock"))
+            shutil.copytree(micro_run, tmp / name)
             for change in (*changes, *([row.damage] if row.damage and name in ("run", "run_at_20") else [])):
                 change(tmp / name)
             if name.startswith("unwritable"):
@@ -210,14 +221,16 @@ def places(tmp: Path, micro_run: Path, row: Row) -> dict[str, str | None]:
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:
-    """Every file and folder under ``folder``: folders by name, files by size, mtime and content."""
+    """Every file and folder under ``folder``: folders and lock files (which taking a lock rewrites) by name, other
+    files by size, mtime and content."""
     found = {}
     for root, folders, files in os.walk(folder):
         for name in folders:
             found[os.path.join(root, name)] = ("folder",)
         for name in files:
             path = Path(root, name)
-            found[str(path)] = (path.stat().st_size, path.stat().st_mtime_ns, path.read_bytes())
+            found[str(path)] = ("lock",) if name == RunLock.FILE else (
+                path.stat().st_size, path.stat().st_mtime_ns, path.read_bytes())
     return found
 
 
