@@ -443,6 +443,8 @@ def test_a_killed_sweep_leaves_no_training_behind_only_a_checkpoint(tmp_path):
     assert checkpoint_steps(run)[-1] == int(stopped[0].split()[5].rstrip(";")) < 100_000
     with RunLock(run):  # released
         pass
+    record = runs_of(out)["tiny-s0"]  # not "running" for a sweep that no longer runs
+    assert record["status"] == "pending" and f"the sweep (process {sweep.pid}) was killed" in record["error"]
 
 
 def test_analyze_runs_head_overlap_on_a_trained_run(tmp_path, trained_run, capsys):
