@@ -24,13 +24,16 @@ window are None for a baseline group; ``learned`` is defined for every group. Re
 record is read with these definitions. Accuracies carry Wilson 95% intervals.
 
 Writes ``eval/step_NNNNNN.json`` and ``eval/accuracy_step_NNNNNN.html`` per run; given several runs of
-one group (seeds), also one figure with every seed, the best (highest mean main-task accuracy) in bold.
+one group (seeds), also one figure with every seed, the best (highest mean main-task accuracy) in bold. A saved
+evaluation is replaced only by one that covers at least as much (every task and length, as many examples); a
+narrower one is kept beside it as ``eval/step_NNNNNN.n2.l3.json`` (2 examples at length 3), and readers use the
+fullest and name its file (:func:`save_evaluation`, :func:`fullest_evaluation`).
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +51,7 @@ from interp.errors import InterpError, cli_main
 from interp.groups import TaskGroup
 from interp.model import logits
 from interp.plots import TASK_COLOURS, mark_training_lengths, write_html
-from interp.run import checkpoint_steps, model_at, read_config, resolve_step
+from interp.run import checkpoint_stem, checkpoint_steps, model_at, read_config, resolve_step
 from interp.stats import wilson_interval
 from interp.storage import check_writable, read_json, write_json
 from interp.tasks import LENGTH_LIMIT, Examples, get_task
@@ -326,7 +329,7 @@ def check_evaluation(run_dir: Path, config: RunConfig, lengths: list[int] | None
 def evaluate_run(
     run_dir: Path, steps: list[int], count: int, lengths: list[int] | None, device: torch.device, quiet: bool = False,
 ) -> list[dict[str, Any]]:
-    """Evaluate checkpoints of one run; write and return their summaries."""
+    """Evaluate checkpoints of one run; save them (:func:`save_evaluation`) and return their summaries."""
     config = read_config(run_dir)
     check_evaluation(run_dir, config, lengths)
     summaries = []
@@ -334,19 +337,127 @@ def evaluate_run(
         model = model_at(run_dir, config, step, device)
         counts = count_correct(model, config.group, evaluation_lengths(config.group, lengths), count, progress=not quiet)
         summary = summarize(config.group, counts, step)
-        write_json(run_dir / "eval" / f"step_{step:06d}.json", summary)
-        write_html(run_dir / "eval" / f"accuracy_step_{step:06d}.html", [accuracy_figure([(run_dir.name, summary)],
+        path = save_evaluation(run_dir, step, summary)
+        write_html(path.with_name(f"accuracy_{path.stem}.html"), [accuracy_figure([(run_dir.name, summary)],
                    config.group)], f"{run_dir.name}: accuracy vs length")
         if not quiet:
-            print(f"== {run_dir} ==\n{format_table(summary)}")
+            kept = "" if path == evaluation_path(run_dir, step) else f" (kept beside the fuller {path.parent.name}/" \
+                f"{evaluation_path(run_dir, step).name})"
+            print(f"== {run_dir} ==\n{format_table(summary)}\nwritten to {path}{kept}")
         summaries.append(summary)
     return summaries
 
 
+# ---- saved evaluations: when one may replace another, and which a reader uses -----------------------------
+
+
+def evaluation_path(run_dir: Path, step: int, tag: str = "") -> Path:
+    """``eval/step_NNNNNN.json``; ``eval/step_NNNNNN.TAG.json`` for one kept beside it (:func:`save_evaluation`)."""
+    return Path(run_dir) / "eval" / f"step_{step:06d}{'.' + tag if tag else ''}.json"
+
+
+def coverage(record: dict[str, Any]) -> dict[str, dict[int, int]]:
+    """What an evaluation record covers: task → length → examples."""
+    return {task: {int(length): int(n) for length, n in entry["n"].items()} for task, entry in record["tasks"].items()}
+
+
+def covers(record: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether ``record`` covers at least as much as ``other``: every task and length of ``other``, each with at
+    least as many examples."""
+    mine = coverage(record)
+    return all(task in mine and all(mine[task].get(length, 0) >= n for length, n in by_length.items())
+               for task, by_length in coverage(other).items())
+
+
+def fullness(record: dict[str, Any]) -> tuple[int, int]:
+    """How much an evaluation covers, to choose the fullest: (task–length cells, examples in all)."""
+    cells = coverage(record)
+    return sum(map(len, cells.values())), sum(n for by_length in cells.values() for n in by_length.values())
+
+
+def coverage_tag(record: dict[str, Any]) -> str:
+    """The name of an evaluation kept beside a fuller one: ``n2.l3`` (2 examples at length 3), ``n8.l1-6_10``."""
+    cells = coverage(record)
+    counts = sorted({n for by_length in cells.values() for n in by_length.values()})
+    count = f"n{counts[0]}" + (f"-{counts[-1]}" if len(counts) > 1 else "")
+    return f"{count}.l{format_lengths(sorted({length for by_length in cells.values() for length in by_length}))}"
+
+
+def format_lengths(lengths: list[int], separator: str = "_") -> str:
+    """[1, 2, 3, 5] → ``1-3_5`` (ascending lengths as ranges; the inverse of :func:`parse_lengths`)."""
+    spans: list[list[int]] = []
+    for length in lengths:
+        if spans and length == spans[-1][1] + 1:
+            spans[-1][1] = length
+        else:
+            spans.append([length, length])
+    return separator.join(str(low) if low == high else f"{low}-{high}" for low, high in spans)
+
+
+def is_evaluation(record: Any) -> bool:
+    """A record of :func:`summarize`'s shape (not a placeholder or another file)."""
+    return isinstance(record, dict) and isinstance(record.get("tasks"), dict) and all(
+        isinstance(entry, dict) and isinstance(entry.get("n"), dict) and isinstance(entry.get("accuracy"), dict)
+        for entry in record["tasks"].values())
+
+
+def written_after_checkpoint(path: Path, run_dir: Path, step: int) -> bool:
+    """Made from the checkpoint on disk: written after its weights (a run trained again into the folder makes
+    older evaluations stale)."""
+    weights = checkpoint_stem(run_dir, step).with_suffix(".safetensors")
+    return weights.is_file() and path.stat().st_mtime_ns >= weights.stat().st_mtime_ns
+
+
+def save_evaluation(run_dir: Path, step: int, summary: dict[str, Any]) -> Path:
+    """Write an evaluation of checkpoint ``step`` by the one rule for results on disk; returns where it went.
+
+    A saved result is replaced only by one that covers at least as much (:func:`covers`: every task and length
+    it has, with at least as many examples), or when it is stale or no evaluation at all; otherwise the new one
+    is kept beside it under its own name (``eval/step_NNNNNN.n2.l3.json``, :func:`coverage_tag`), so a narrow
+    evaluation never silently replaces a full one. Readers take the fullest (:func:`fullest_evaluation`)."""
+    path = evaluation_path(run_dir, step)
+    saved = read_json(path) if path.is_file() else None
+    if is_evaluation(saved) and written_after_checkpoint(path, run_dir, step) and not covers(summary, saved):
+        path = evaluation_path(run_dir, step, coverage_tag(summary))
+    write_json(path, summary)
+    return path
+
+
+def saved_evaluations(run_dir: Path, step: int) -> list[tuple[Path, dict[str, Any]]]:
+    """Every fresh evaluation of checkpoint ``step`` on disk: the main file and those kept beside it."""
+    found = []
+    for path in sorted(Path(run_dir, "eval").glob(f"step_{step:06d}*.json")):
+        record = read_json(path)
+        if is_evaluation(record) and written_after_checkpoint(path, run_dir, step):
+            found.append((path, record))
+    return found
+
+
+def fullest_evaluation(
+    run_dir: Path, step: int, accept: Callable[[dict[str, Any]], bool] = lambda record: True,
+) -> tuple[Path, dict[str, Any]] | None:
+    """The fullest (:func:`fullness`) fresh evaluation of checkpoint ``step`` that ``accept`` takes, and its file."""
+    candidates = [(path, record) for path, record in saved_evaluations(run_dir, step) if accept(record)]
+    return max(candidates, key=lambda found: fullness(found[1]), default=None)
+
+
+def with_source(
+    summary: dict[str, Any], path: Path, group: TaskGroup, threshold: float = LEARNED_THRESHOLD,
+) -> dict[str, Any]:
+    """The record as a reader uses it: its transfer metrics computed again (:func:`with_transfer_metrics`), and
+    which file it came from, with the lengths of SPEC §6's it lacks (what a GG over fewer lengths leaves out)."""
+    cells = coverage(summary)
+    missing = {task: format_lengths(sorted(set(group.eval_lengths(task)) - set(cells.get(task, {}))), " ")
+               for task in group.task_names}
+    return {**with_transfer_metrics(summary, group, threshold), "source": {
+        "file": str(path), "lengths_missing": {task: text for task, text in missing.items() if text}}}
+
+
 def read_evaluation(run_dir: Path, step: int, group: TaskGroup) -> dict[str, Any] | None:
-    """The saved evaluation of a checkpoint, its transfer metrics computed again (:func:`with_transfer_metrics`)."""
-    path = Path(run_dir) / "eval" / f"step_{step:06d}.json"
-    return with_transfer_metrics(read_json(path), group) if path.is_file() else None
+    """The fullest saved evaluation of a checkpoint (:func:`fullest_evaluation`), as a reader uses it
+    (:func:`with_source`), or None."""
+    found = fullest_evaluation(run_dir, step, lambda record: set(record["tasks"]) == set(group.task_names))
+    return None if found is None else with_source(found[1], found[0], group)
 
 
 def pick_device(name: str) -> torch.device:

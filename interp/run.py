@@ -8,7 +8,8 @@ A run directory holds::
     checkpoints/step_NNNNNN.optimizer.safetensors  AdamW state (for --resume)
     checkpoints/step_NNNNNN.json    training state; written last, so its presence marks a complete checkpoint
     metrics.jsonl                   per-task loss, learning rate, throughput, quick evaluations
-    eval/step_NNNNNN.json           full evaluations (``interp.evaluate``), plus figures
+    eval/step_NNNNNN.json           full evaluations (``interp.evaluate``), plus figures; narrower ones are kept
+                                    beside as eval/step_NNNNNN.TAG.json (``interp.evaluate.save_evaluation``)
     analysis/                       head-reuse analyses (``interp.head_overlap``)
 
 Every result can be regenerated from it. ``load_run(path, step=None)`` gives the model (eval mode) at a
