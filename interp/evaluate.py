@@ -53,7 +53,7 @@ from interp.model import logits
 from interp.plots import TASK_COLOURS, mark_training_lengths, write_html
 from interp.run import checkpoint_stem, checkpoint_steps, model_at, read_config, resolve_step
 from interp.stats import wilson_interval
-from interp.storage import check_writable, read_json, write_json
+from interp.storage import check_output_file, check_writable, read_json, write_json
 from interp.tasks import LENGTH_LIMIT, Examples, get_task
 
 Counts = dict[str, dict[int, tuple[int, int]]]
@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> None:
         work.append((run, steps))
     figure_path = args.figure or args.run[0].resolve().parent / f"accuracy_{groups[0]}.html"
     if len(args.run) > 1:
-        check_writable(figure_path.parent)
+        check_output_file(figure_path)
     finals = [(run.name, evaluate_run(run, steps, args.count, lengths, device)[-1]) for run, steps in work]
     if len(args.run) > 1:
         write_html(figure_path, [accuracy_figure(finals, configs[0].group)], f"{groups[0]}: seeds")

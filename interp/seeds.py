@@ -51,7 +51,7 @@ from interp.evaluate import (
 from interp.groups import TaskGroup
 from interp.run import CONFIG_FILE, checkpoint_stem, read_config, resolve_step
 from interp.stats import bootstrap_mean, finite, none_if_nan
-from interp.storage import write_json
+from interp.storage import check_output_file, check_writable, write_json
 
 SUMMARY_RESAMPLES = 2000
 
@@ -319,6 +319,8 @@ def parse_run_arguments(args: argparse.Namespace) -> RunSelection:
         raise InterpError("--eval-count must be at least 1")
     if not 0 <= args.learned_threshold <= 1:
         raise InterpError(f"--learned-threshold is a fraction in [0, 1], got {args.learned_threshold}")
+    if getattr(args, "out", None) is not None:  # the folder of an analyses/ script's or correlate's outputs
+        check_writable(args.out)
     return RunSelection(expand_runs(args.runs), args.eval_count, parse_lengths(args.eval_lengths),
                         pick_device(args.device), args.learned_threshold)
 
@@ -334,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
     add_run_arguments(parser)
     parser.add_argument("--json", type=Path, help="also write the summaries as JSON here")
     args = parser.parse_args(argv)
+    if args.json:
+        check_output_file(args.json)
     summaries = summarize_seeds(selected_results(parse_run_arguments(args)))
     print(format_seeds_table(summaries))
     if args.json:

@@ -56,6 +56,14 @@ def check_writable(folder: Path) -> None:
     os.unlink(probe)
 
 
+def check_output_file(path: Path) -> None:
+    """Refuse, before any work, a file a command writes at its end but could not: a folder by that name, or one in
+    a folder that cannot be written."""
+    if Path(path).is_dir():
+        raise InterpError(f"{path} is a folder; give a file name")
+    check_writable(Path(path).parent)
+
+
 @contextmanager
 def made_folder(folder: Path) -> Iterator[Path]:
     """Make ``folder`` (and its missing parents) for the body; if the body fails before anything but a lock file

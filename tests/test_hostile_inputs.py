@@ -113,7 +113,12 @@ ROWS = [
     Row("evaluate", ("--run", "{unwritable_run}", "--count", "2"), 2, "cannot write"),
     Row("seeds", ("--runs", "{run}", "--eval-lengths", "9-3"), 2, "9-3 is an empty range"),
     Row("seeds", ("--runs", "{file}"), 2, "is a file, not a run directory"),
+    Row("seeds", ("--runs", "{run}", "--json", "{dir}"), 2, "is a folder; give a file name"),
+    Row("evaluate", ("--run", "{run}", "{run}", "--figure", "{dir}"), 2, "is a folder; give a file name"),
+    Row("correlate", ("--runs", "{run}", "--out", "{file}"), 2, "is a file, not a directory"),
     Row("head_overlap", ("--run", "{run}", "--lengths", "9-3"), 2, "9-3 is an empty range"),
+    Row("head_overlap", ("--run", "{run}", "--count", "2"), 2, "is a file, not a directory",
+        lambda run: (run / "analysis").write_text("a file where the analysis folder goes")),
     # saved analyses of another shape
     Row("report", ("--run", "{run}"), 2, "is not a head-reuse record", other_shape_of_record),
     Row("reuse", ("--run", "{run}"), 2, "is not a head-reuse record", other_shape_of_record),
