@@ -53,7 +53,7 @@ from interp.model import logits
 from interp.plots import TASK_COLOURS, mark_training_lengths, write_html
 from interp.run import checkpoint_stem, checkpoint_steps, model_at, read_config, resolve_step
 from interp.stats import wilson_interval
-from interp.storage import check_output_file, check_writable, read_json, write_json
+from interp.storage import check_output_file, check_writable, fullest_result, save_result
 from interp.tasks import LENGTH_LIMIT, Examples, get_task
 
 Counts = dict[str, dict[int, tuple[int, int]]]
@@ -408,37 +408,27 @@ def written_after_checkpoint(path: Path, run_dir: Path, step: int) -> bool:
     return weights.is_file() and path.stat().st_mtime_ns >= weights.stat().st_mtime_ns
 
 
+def is_current(run_dir: Path, step: int) -> Callable[[Path, Any], bool]:
+    """Whether a saved record is an evaluation (:func:`is_evaluation`) of checkpoint ``step`` as it is on disk."""
+    return lambda path, record: is_evaluation(record) and written_after_checkpoint(path, run_dir, step)
+
+
 def save_evaluation(run_dir: Path, step: int, summary: dict[str, Any]) -> Path:
-    """Write an evaluation of checkpoint ``step`` by the one rule for results on disk; returns where it went.
-
-    A saved result is replaced only by one that covers at least as much (:func:`covers`: every task and length
-    it has, with at least as many examples), or when it is stale or no evaluation at all; otherwise the new one
-    is kept beside it under its own name (``eval/step_NNNNNN.n2.l3.json``, :func:`coverage_tag`), so a narrow
-    evaluation never silently replaces a full one. Readers take the fullest (:func:`fullest_evaluation`)."""
-    path = evaluation_path(run_dir, step)
-    saved = read_json(path) if path.is_file() else None
-    if is_evaluation(saved) and written_after_checkpoint(path, run_dir, step) and not covers(summary, saved):
-        path = evaluation_path(run_dir, step, coverage_tag(summary))
-    write_json(path, summary)
-    return path
-
-
-def saved_evaluations(run_dir: Path, step: int) -> list[tuple[Path, dict[str, Any]]]:
-    """Every fresh evaluation of checkpoint ``step`` on disk: the main file and those kept beside it."""
-    found = []
-    for path in sorted(Path(run_dir, "eval").glob(f"step_{step:06d}*.json")):
-        record = read_json(path)
-        if is_evaluation(record) and written_after_checkpoint(path, run_dir, step):
-            found.append((path, record))
-    return found
+    """Write an evaluation of checkpoint ``step`` by the rule for results on disk (:func:`interp.storage.save_result`);
+    returns where it went. ``eval/step_NNNNNN.json`` is replaced only by an evaluation that :func:`covers` it (every
+    task and length, with at least as many examples), or when it is stale or no evaluation; otherwise the new one is
+    kept beside it as ``eval/step_NNNNNN.n2.l3.json`` (:func:`coverage_tag`), so a narrow evaluation never silently
+    replaces a full one. Readers take the fullest (:func:`fullest_evaluation`)."""
+    return save_result(evaluation_path(run_dir, step), summary, is_current(run_dir, step), covers,
+                       coverage_tag(summary))
 
 
 def fullest_evaluation(
     run_dir: Path, step: int, accept: Callable[[dict[str, Any]], bool] = lambda record: True,
 ) -> tuple[Path, dict[str, Any]] | None:
-    """The fullest (:func:`fullness`) fresh evaluation of checkpoint ``step`` that ``accept`` takes, and its file."""
-    candidates = [(path, record) for path, record in saved_evaluations(run_dir, step) if accept(record)]
-    return max(candidates, key=lambda found: fullness(found[1]), default=None)
+    """Of the fresh evaluations of checkpoint ``step`` (the main file and those kept beside it) that ``accept``
+    takes, the fullest (:func:`fullness`), and its file."""
+    return fullest_result(evaluation_path(run_dir, step), is_current(run_dir, step), fullness, accept)
 
 
 def with_source(

@@ -1,6 +1,7 @@
 """Crash-safe files: every write goes to a temporary file in the same directory and is renamed into place.
 
-A reader therefore sees either the old file or the new one, never half of one, even after ``kill -9``.
+A reader therefore sees either the old file or the new one, never half of one, even after ``kill -9``. Results
+(evaluations, analyses) follow one rule for replacing each other (:func:`save_result`, :func:`fullest_result`).
 :class:`RunLock` is an advisory ``flock`` on ``DIR/.lock`` that the kernel drops when its process dies, so
 a crashed trainer never leaves a stale lock behind.
 """
@@ -113,6 +114,48 @@ def read_json(path: Path) -> Any:
         raise InterpError(f"{path} is not UTF-8 text: byte {error.start} is {error.object[error.start]:#04x}") from None
     except json.JSONDecodeError as error:
         raise InterpError(f"{path} is not valid JSON: {error}") from None
+
+
+# ---- results on disk (evaluations, analyses): when one may replace another, and which a reader uses -------
+
+
+def save_result(path: Path, record: Any, current: Callable[[Path, Any], bool], covers: Callable[[Any, Any], bool],
+                tag: str) -> Path:
+    """Write ``record`` by the one rule for results on disk; returns where it went.
+
+    The result at ``path`` is replaced only by one that covers at least as much (``covers(record, saved)``), or
+    when it is no current result (``current(path, saved)`` false: absent, unreadable, of another shape, made
+    from a checkpoint since rewritten). Otherwise ``record`` is kept beside it under its own name,
+    ``NAME.TAG.json``, so a narrower result never silently replaces a fuller one; readers take the fullest
+    (:func:`fullest_result`) and say which file it is."""
+    saved = read_result(path)
+    if saved is not None and current(path, saved) and not covers(record, saved):
+        path = path.with_name(f"{path.stem}.{tag}{path.suffix}")
+    write_json(path, record)
+    return path
+
+
+def fullest_result(
+    path: Path, current: Callable[[Path, Any], bool], fullness: Callable[[Any], Any],
+    accept: Callable[[Any], bool] = lambda record: True,
+) -> tuple[Path, Any] | None:
+    """Of the current results at ``path`` and beside it (``NAME.*.json``, :func:`save_result`) that ``accept``
+    takes, the one of greatest ``fullness``, with its file; None when there is none."""
+    candidates = [(candidate, read_result(candidate))
+                  for candidate in [path, *sorted(path.parent.glob(f"{path.stem}.*{path.suffix}"))]]
+    usable = [(candidate, record) for candidate, record in candidates
+              if record is not None and current(candidate, record) and accept(record)]
+    return max(usable, key=lambda found: fullness(found[1]), default=None)
+
+
+def read_result(path: Path) -> Any | None:
+    """A saved result, or None where there is none or it cannot be read (a torn file is no result)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        return read_json(path)
+    except InterpError:
+        return None
 
 
 class RunLock:

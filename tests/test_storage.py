@@ -5,7 +5,16 @@ import torch
 from safetensors.torch import save_file
 
 from interp.errors import InterpError
-from interp.storage import RunLock, atomic_write, check_writable, made_folder, read_json, write_json
+from interp.storage import (
+    RunLock,
+    atomic_write,
+    check_writable,
+    fullest_result,
+    made_folder,
+    read_json,
+    save_result,
+    write_json,
+)
 
 
 def test_atomic_writes_leave_ordinary_permissions_and_no_temporary_files(tmp_path):
@@ -75,3 +84,23 @@ def test_check_writable_names_a_file_in_the_way(tmp_path):
     with pytest.raises(InterpError, match="cannot make .*file/run: .*file is a file, not a directory"):
         check_writable(tmp_path / "file" / "run")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_result_is_replaced_only_by_one_that_covers_it_and_readers_take_the_fullest(tmp_path):
+    """Results here are sets of lengths: one covers another when it holds every length of it."""
+    path = tmp_path / "step_000040.json"
+    current = lambda path, record: isinstance(record, list)  # noqa: E731
+    covers = lambda new, old: set(new) >= set(old)  # noqa: E731
+
+    def save(lengths):
+        return save_result(path, lengths, current, covers, "l" + "_".join(map(str, lengths)))
+
+    path.write_text("{torn")
+    assert save([1, 2, 3]) == path  # a torn file is no result: replaced
+    assert save([3]) == tmp_path / "step_000040.l3.json" and read_json(path) == [1, 2, 3]  # narrower: beside
+    assert save([1, 2, 3, 4]) == path and read_json(path) == [1, 2, 3, 4]  # covers it: replaces
+    assert save([5, 6, 7, 8, 9]) == tmp_path / "step_000040.l5_6_7_8_9.json"  # neither covers: beside
+    write_json(tmp_path / "step_0000400.json", list(range(100)))  # another step's file is not beside it
+    assert fullest_result(path, current, len) == (tmp_path / "step_000040.l5_6_7_8_9.json", [5, 6, 7, 8, 9])
+    assert fullest_result(path, current, len, accept=lambda lengths: 1 in lengths) == (path, [1, 2, 3, 4])
+    assert fullest_result(tmp_path / "step_000020.json", current, len) is None
