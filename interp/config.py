@@ -8,6 +8,7 @@ run directory → everything downstream (training, evaluation, analyses) reads i
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,13 @@ from typing import Any
 from interp.errors import InterpError
 from interp.groups import TaskGroup, load_group
 from interp.model import ModelConfig
-from interp.presets import check_keys, load_preset
+from interp.presets import check_keys, check_number, load_preset
+from interp.tasks import get_task, stable_rng
 from interp.vocab import default_tokens
 
 PRECISIONS = ("bf16", "fp32")
+CONTEXT_SAMPLE = 64
+"""Examples sampled per (task, length) to measure the longest sequence (:func:`tokens_needed`)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InterpError(f"{where}: {name} must be a positive integer, got {value!r}")
+        for name in ("lr", "beta1", "beta2", "weight_decay", "warmup_fraction", "decay_fraction", "grad_clip"):
+            check_number(getattr(self, name), name, where)
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise InterpError(f"{where}: beta1 and beta2 must be in [0, 1)")
         if not self.lr > 0 or not 0 <= self.weight_decay or not self.grad_clip > 0:
             raise InterpError(f"{where}: lr and grad_clip must be positive and weight_decay non-negative")
         if not (0 <= self.warmup_fraction and 0 <= self.decay_fraction and self.warmup_fraction + self.decay_fraction <= 1):
@@ -143,3 +151,31 @@ def make_run_config(
         model = ModelConfig.from_dict({**model.to_dict(), "positional": positional}, "--positional")
     group: TaskGroup = load_group(group_preset)
     return RunConfig(name, model, group, training.replace(**training_overrides), seed, data_seed, default_tokens())
+
+
+def check_context(config: RunConfig, lengths: dict[str, list[int]] | None = None,
+                  advice: str = "use a size preset with n_ctx = {fit} or more, or shorter training lengths") -> None:
+    """The model's context must hold the longest sequence of every task at ``lengths`` (default: its evaluation
+    lengths, SPEC §6: up to 1.25× the group's longest training length). Checked before training or evaluating,
+    so that a run never fails at its first quick evaluation; ``advice`` may name the ``{fit}`` context."""
+    if lengths is None:
+        lengths = {task: config.group.eval_lengths(task) for task in config.group.task_names}
+    for task, task_lengths in lengths.items():
+        if not task_lengths:
+            continue
+        needed = tokens_needed(task, max(task_lengths))
+        if needed > config.model.n_ctx:
+            raise InterpError(
+                f"{task} is evaluated up to length {max(task_lengths)}, which takes {needed} tokens, but the model's "
+                f"n_ctx is {config.model.n_ctx}; " + advice.format(fit=-(-needed // 64) * 64))
+
+
+@functools.cache
+def tokens_needed(task: str, length: int) -> int:
+    """The longest of ``CONTEXT_SAMPLE`` test sequences of ``task`` at ``length``.
+
+    Exact where the length fixes the layout; mul's answer widths vary with the value, but about 2 in 5 of
+    its examples have the longest layout, and a test holds the sample to it.
+    """
+    examples = get_task(task).sample(stable_rng("sweep-context", task, length), CONTEXT_SAMPLE, length, exact=True)
+    return int(examples.end.max())

@@ -3,7 +3,8 @@
 Anything a user can get wrong (a preset name, a length, a run directory, a step) raises
 :class:`InterpError` with a message that names the problem and the accepted values. Command-line
 ``main`` functions are wrapped by :func:`cli_main`, which prints ``error: MESSAGE`` on stderr and exits
-with status 2 instead of a traceback. Programming errors still raise normally.
+with status 2 instead of a traceback; a Ctrl-C is ``error: interrupted`` and status 130. Programming errors still
+raise normally.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def cli_main(main: F) -> F:
         except InterpError as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
+        except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (training checkpoints first)
+            print("error: interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
         except BrokenPipeError:  # `python -m interp.tasks sample ... | head`
             sys.stderr.close()
             raise SystemExit(0) from None

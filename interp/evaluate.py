@@ -24,13 +24,16 @@ window are None for a baseline group; ``learned`` is defined for every group. Re
 record is read with these definitions. Accuracies carry Wilson 95% intervals.
 
 Writes ``eval/step_NNNNNN.json`` and ``eval/accuracy_step_NNNNNN.html`` per run; given several runs of
-one group (seeds), also one figure with every seed, the best (highest mean main-task accuracy) in bold.
+one group (seeds), also one figure with every seed, the best (highest mean main-task accuracy) in bold. A saved
+evaluation is replaced only by one that covers at least as much (every task and length, as many examples); a
+narrower one is kept beside it as ``eval/step_NNNNNN.n2.l3.json`` (2 examples at length 3), and readers use the
+fullest and name its file (:func:`save_evaluation`, :func:`fullest_evaluation`).
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +45,16 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
+from interp.config import RunConfig, check_context
 from interp.data import DEFAULT_TEST_COUNT, DEFAULT_TEST_SEED, evaluation_set, to_batch
 from interp.errors import InterpError, cli_main
 from interp.groups import TaskGroup
 from interp.model import logits
 from interp.plots import TASK_COLOURS, mark_training_lengths, write_html
-from interp.run import checkpoint_steps, model_at, read_config, resolve_step
+from interp.run import checkpoint_stem, checkpoint_steps, model_at, read_config, resolve_step
 from interp.stats import wilson_interval
-from interp.storage import read_json, write_json
-from interp.tasks import Examples, get_task
+from interp.storage import check_output_file, check_writable, fullest_result, save_result
+from interp.tasks import LENGTH_LIMIT, Examples, get_task
 
 Counts = dict[str, dict[int, tuple[int, int]]]
 """task → length → (correct, total)."""
@@ -88,8 +92,7 @@ def evaluation_lengths(group: TaskGroup, requested: Iterable[int] | None) -> dic
     for task in group.task_names:
         definition = get_task(task)
         lengths[task] = group.eval_lengths(task) if requested is None else [
-            length for length in requested if definition.min_length <= length <= (definition.max_length or length)
-        ]
+            length for length in requested if definition.accepts(length)]
     if not any(lengths.values()):
         raise InterpError(f"none of the requested lengths fits a task of group {group.name!r}")
     return lengths
@@ -302,38 +305,149 @@ def parse_lengths(items: list[str] | None) -> list[int] | None:
     lengths: set[int] = set()
     for item in items:
         try:
-            low, _, high = item.partition("-")
-            lengths.update(range(int(low), int(high or low) + 1))
+            first, _, last = item.partition("-")
+            low, high = int(first), int(last or first)
         except ValueError:
             raise InterpError(f"--lengths takes numbers and ranges like 1-40, got {item!r}") from None
-    if min(lengths) < 1:
-        raise InterpError("--lengths must be at least 1")
+        if low < 1:
+            raise InterpError("--lengths must be at least 1")
+        if high > LENGTH_LIMIT:
+            raise InterpError(f"--lengths are at most {LENGTH_LIMIT} (the longest any task accepts), got {item!r}")
+        if high < low:
+            raise InterpError(f"--lengths {item} is an empty range; write the shorter length first ({high}-{low})")
+        lengths.update(range(low, high + 1))
     return sorted(lengths)
+
+
+def check_evaluation(run_dir: Path, config: RunConfig, lengths: list[int] | None) -> None:
+    """What evaluating ``run_dir`` at ``lengths`` needs, checked before anything is computed: sequences that fit
+    the model's context, and an ``eval/`` folder that can be written."""
+    check_context(config, evaluation_lengths(config.group, lengths), advice="choose shorter --lengths")
+    check_writable(Path(run_dir) / "eval")
 
 
 def evaluate_run(
     run_dir: Path, steps: list[int], count: int, lengths: list[int] | None, device: torch.device, quiet: bool = False,
 ) -> list[dict[str, Any]]:
-    """Evaluate checkpoints of one run; write and return their summaries."""
+    """Evaluate checkpoints of one run; save them (:func:`save_evaluation`) and return their summaries."""
     config = read_config(run_dir)
+    check_evaluation(run_dir, config, lengths)
     summaries = []
     for step in steps:
         model = model_at(run_dir, config, step, device)
         counts = count_correct(model, config.group, evaluation_lengths(config.group, lengths), count, progress=not quiet)
         summary = summarize(config.group, counts, step)
-        write_json(run_dir / "eval" / f"step_{step:06d}.json", summary)
-        write_html(run_dir / "eval" / f"accuracy_step_{step:06d}.html", [accuracy_figure([(run_dir.name, summary)],
+        path = save_evaluation(run_dir, step, summary)
+        write_html(path.with_name(f"accuracy_{path.stem}.html"), [accuracy_figure([(run_dir.name, summary)],
                    config.group)], f"{run_dir.name}: accuracy vs length")
         if not quiet:
-            print(f"== {run_dir} ==\n{format_table(summary)}")
+            kept = "" if path == evaluation_path(run_dir, step) else f" (kept beside the fuller {path.parent.name}/" \
+                f"{evaluation_path(run_dir, step).name})"
+            print(f"== {run_dir} ==\n{format_table(summary)}\nwritten to {path}{kept}")
         summaries.append(summary)
     return summaries
 
 
+# ---- saved evaluations: when one may replace another, and which a reader uses -----------------------------
+
+
+def evaluation_path(run_dir: Path, step: int, tag: str = "") -> Path:
+    """``eval/step_NNNNNN.json``; ``eval/step_NNNNNN.TAG.json`` for one kept beside it (:func:`save_evaluation`)."""
+    return Path(run_dir) / "eval" / f"step_{step:06d}{'.' + tag if tag else ''}.json"
+
+
+def coverage(record: dict[str, Any]) -> dict[str, dict[int, int]]:
+    """What an evaluation record covers: task → length → examples."""
+    return {task: {int(length): int(n) for length, n in entry["n"].items()} for task, entry in record["tasks"].items()}
+
+
+def covers(record: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether ``record`` covers at least as much as ``other``: every task and length of ``other``, each with at
+    least as many examples."""
+    mine = coverage(record)
+    return all(task in mine and all(mine[task].get(length, 0) >= n for length, n in by_length.items())
+               for task, by_length in coverage(other).items())
+
+
+def fullness(record: dict[str, Any]) -> tuple[int, int]:
+    """How much an evaluation covers, to choose the fullest: (task–length cells, examples in all)."""
+    cells = coverage(record)
+    return sum(map(len, cells.values())), sum(n for by_length in cells.values() for n in by_length.values())
+
+
+def coverage_tag(record: dict[str, Any]) -> str:
+    """The name of an evaluation kept beside a fuller one: ``n2.l3`` (2 examples at length 3), ``n8.l1-6_10``."""
+    cells = coverage(record)
+    counts = sorted({n for by_length in cells.values() for n in by_length.values()})
+    count = f"n{counts[0]}" + (f"-{counts[-1]}" if len(counts) > 1 else "")
+    return f"{count}.l{format_lengths(sorted({length for by_length in cells.values() for length in by_length}))}"
+
+
+def format_lengths(lengths: list[int], separator: str = "_") -> str:
+    """[1, 2, 3, 5] → ``1-3_5`` (ascending lengths as ranges; the inverse of :func:`parse_lengths`)."""
+    spans: list[list[int]] = []
+    for length in lengths:
+        if spans and length == spans[-1][1] + 1:
+            spans[-1][1] = length
+        else:
+            spans.append([length, length])
+    return separator.join(str(low) if low == high else f"{low}-{high}" for low, high in spans)
+
+
+def is_evaluation(record: Any) -> bool:
+    """A record of :func:`summarize`'s shape (not a placeholder or another file)."""
+    return isinstance(record, dict) and isinstance(record.get("tasks"), dict) and all(
+        isinstance(entry, dict) and isinstance(entry.get("n"), dict) and isinstance(entry.get("accuracy"), dict)
+        for entry in record["tasks"].values())
+
+
+def written_after_checkpoint(path: Path, run_dir: Path, step: int) -> bool:
+    """Made from the checkpoint on disk: written after its weights (a run trained again into the folder makes
+    older evaluations stale)."""
+    weights = checkpoint_stem(run_dir, step).with_suffix(".safetensors")
+    return weights.is_file() and path.stat().st_mtime_ns >= weights.stat().st_mtime_ns
+
+
+def is_current(run_dir: Path, step: int) -> Callable[[Path, Any], bool]:
+    """Whether a saved record is an evaluation (:func:`is_evaluation`) of checkpoint ``step`` as it is on disk."""
+    return lambda path, record: is_evaluation(record) and written_after_checkpoint(path, run_dir, step)
+
+
+def save_evaluation(run_dir: Path, step: int, summary: dict[str, Any]) -> Path:
+    """Write an evaluation of checkpoint ``step`` by the rule for results on disk (:func:`interp.storage.save_result`);
+    returns where it went. ``eval/step_NNNNNN.json`` is replaced only by an evaluation that :func:`covers` it (every
+    task and length, with at least as many examples), or when it is stale or no evaluation; otherwise the new one is
+    kept beside it as ``eval/step_NNNNNN.n2.l3.json`` (:func:`coverage_tag`), so a narrow evaluation never silently
+    replaces a full one. Readers take the fullest (:func:`fullest_evaluation`)."""
+    return save_result(evaluation_path(run_dir, step), summary, is_current(run_dir, step), covers,
+                       coverage_tag(summary))
+
+
+def fullest_evaluation(
+    run_dir: Path, step: int, accept: Callable[[dict[str, Any]], bool] = lambda record: True,
+) -> tuple[Path, dict[str, Any]] | None:
+    """Of the fresh evaluations of checkpoint ``step`` (the main file and those kept beside it) that ``accept``
+    takes, the fullest (:func:`fullness`), and its file."""
+    return fullest_result(evaluation_path(run_dir, step), is_current(run_dir, step), fullness, accept)
+
+
+def with_source(
+    summary: dict[str, Any], path: Path, group: TaskGroup, threshold: float = LEARNED_THRESHOLD,
+) -> dict[str, Any]:
+    """The record as a reader uses it: its transfer metrics computed again (:func:`with_transfer_metrics`), and
+    which file it came from, with the lengths of SPEC §6's it lacks (what a GG over fewer lengths leaves out)."""
+    cells = coverage(summary)
+    missing = {task: format_lengths(sorted(set(group.eval_lengths(task)) - set(cells.get(task, {}))), " ")
+               for task in group.task_names}
+    return {**with_transfer_metrics(summary, group, threshold), "source": {
+        "file": str(path), "lengths_missing": {task: text for task, text in missing.items() if text}}}
+
+
 def read_evaluation(run_dir: Path, step: int, group: TaskGroup) -> dict[str, Any] | None:
-    """The saved evaluation of a checkpoint, its transfer metrics computed again (:func:`with_transfer_metrics`)."""
-    path = Path(run_dir) / "eval" / f"step_{step:06d}.json"
-    return with_transfer_metrics(read_json(path), group) if path.is_file() else None
+    """The fullest saved evaluation of a checkpoint (:func:`fullest_evaluation`), as a reader uses it
+    (:func:`with_source`), or None."""
+    found = fullest_evaluation(run_dir, step, lambda record: set(record["tasks"]) == set(group.task_names))
+    return None if found is None else with_source(found[1], found[0], group)
 
 
 def pick_device(name: str) -> torch.device:
@@ -361,18 +475,22 @@ def main(argv: list[str] | None = None) -> None:
     device = pick_device(args.device)
     lengths = parse_lengths(args.lengths)
     configs = [read_config(run) for run in args.run]
-    finals = []
-    for run in args.run:
+    groups = sorted({config.group.name for config in configs})
+    if len(groups) > 1:
+        raise InterpError(f"several runs are drawn together only for one group, got {', '.join(groups)}")
+    work = []  # every run checked before the first is evaluated
+    for run, config in zip(args.run, configs):
         steps = checkpoint_steps(run) if args.all_steps else [resolve_step(run, args.step)]
         if not steps:
             raise InterpError(f"run {run} has no checkpoint yet")
-        finals.append((run.name, evaluate_run(run, steps, args.count, lengths, device)[-1]))
+        check_evaluation(run, config, lengths)
+        work.append((run, steps))
+    figure_path = args.figure or args.run[0].resolve().parent / f"accuracy_{groups[0]}.html"
     if len(args.run) > 1:
-        groups = {config.group.name for config in configs}
-        if len(groups) > 1:
-            raise InterpError(f"several runs are drawn together only for one group, got {', '.join(sorted(groups))}")
-        figure_path = args.figure or args.run[0].resolve().parent / f"accuracy_{configs[0].group.name}.html"
-        write_html(figure_path, [accuracy_figure(finals, configs[0].group)], f"{configs[0].group.name}: seeds")
+        check_output_file(figure_path)
+    finals = [(run.name, evaluate_run(run, steps, args.count, lengths, device)[-1]) for run, steps in work]
+    if len(args.run) > 1:
+        write_html(figure_path, [accuracy_figure(finals, configs[0].group)], f"{groups[0]}: seeds")
         print(f"figure with every run: {figure_path}")
 
 

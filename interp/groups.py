@@ -67,9 +67,7 @@ class TaskGroup:
         """Lengths from the task's minimum to 1.25× the group's largest training length (SPEC §6)."""
         definition = get_task(task)
         top = math.ceil(EVAL_LENGTH_FACTOR * max(spec.max_length for spec in self.specs))
-        if definition.max_length is not None:
-            top = min(top, definition.max_length)
-        return list(range(definition.min_length, top + 1))
+        return list(range(definition.min_length, min(top, definition.longest) + 1))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,13 +100,10 @@ def parse_spec(entry: Any, where: str) -> TaskSpec:
         raise InterpError(f"{where}: each task entry needs both task and max_length")
     task = get_task(str(entry["task"]))
     length = entry["max_length"]
-    upper = task.max_length if task.max_length is not None else "any"
-    if not isinstance(length, int) or isinstance(length, bool) or not (
-        task.min_length <= length <= (task.max_length or length)
-    ):
+    if isinstance(length, bool) or not task.accepts(length):
         raise InterpError(
             f"{where}: max_length {length!r} for task {task.name!r} is outside the accepted range "
-            f"[{task.min_length}, {upper}]"
+            f"[{task.min_length}, {task.longest}]"
         )
     return TaskSpec(task.name, length)
 

@@ -96,7 +96,7 @@ from interp.reuse import (
 )
 from interp.run import checkpoint_stem, model_at, read_config, resolve_step
 from interp.stats import spearman
-from interp.storage import read_json, write_json, write_text
+from interp.storage import check_writable, read_json, write_json, write_text
 from interp.tasks import Examples
 from interp.vocab import Tokenizer, check_compatible
 
@@ -468,6 +468,7 @@ def analyze(
         raise InterpError(f"--competence is a fraction in [0, 1], got {threshold}")
     control_record = control_pairs(control, config.group, protocol) if control is not None else None
     task_lengths = analysis_lengths(config.group, chosen_tasks, lengths, protocol)
+    check_writable(analysis_dir(run_dir) if into is None else into)
     weights = checkpoint_stem(run_dir, chosen_step).with_suffix(".safetensors")
     checkpoint = {"step": chosen_step, "bytes": weights.stat().st_size, "mtime_ns": weights.stat().st_mtime_ns}
     model = model_at(run_dir, config, chosen_step, pick_device(str(device)))

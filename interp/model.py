@@ -64,7 +64,7 @@ from torch import Tensor
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from interp.errors import InterpError
-from interp.presets import check_keys
+from interp.presets import check_keys, check_number
 
 POSITIONAL = ("rope", "nope", "learned")
 """Rotary; none at all (a zero, frozen absolute embedding); a trained absolute embedding (GPT-2 style)."""
@@ -97,6 +97,10 @@ class ModelConfig:
             value = getattr(config, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InterpError(f"{where}: {name} must be a positive integer, got {value!r}")
+        for name in ("rotary_base", "norm_eps"):
+            check_number(getattr(config, name), name, where)
+            if getattr(config, name) <= 0:
+                raise InterpError(f"{where}: {name} must be positive, got {getattr(config, name)!r}")
         if config.positional not in POSITIONAL:
             raise InterpError(f"{where}: positional {config.positional!r} is not one of {', '.join(POSITIONAL)}")
         if config.positional == "rope" and config.d_head % 2:

@@ -7,6 +7,7 @@ A preset is a file, never code. Commands take a preset's name or a path to a TOM
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except OSError as error:
         raise InterpError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise InterpError(f"{path} is not UTF-8 text (TOML must be): byte {error.start} is "
+                          f"{error.object[error.start]:#04x}") from None
     except tomllib.TOMLDecodeError as error:
         raise InterpError(f"{path} is not valid TOML: {error}") from None
 
@@ -45,6 +49,8 @@ def load_preset(kind: str, name_or_path: str | Path) -> tuple[str, dict[str, Any
     """The preset's name and table: ``name_or_path`` is a preset name or a ``.toml`` file."""
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml" or candidate.exists():
+        if candidate.is_dir():
+            raise InterpError(f"{kind} preset {candidate} is a folder, not a .toml file")
         if not candidate.is_file():
             raise InterpError(f"{kind} preset file {candidate} does not exist")
         return candidate.stem, read_toml(candidate)
@@ -59,3 +65,9 @@ def check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise InterpError(f"{where}: unknown key(s) {', '.join(unknown)} (accepted: {', '.join(sorted(allowed))})")
+
+
+def check_number(value: Any, name: str, where: str) -> None:
+    """A preset's or flag's real number: an int or float that is finite (not text, a boolean, inf or nan)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InterpError(f"{where}: {name} must be a finite number, got {value!r}")

@@ -8,7 +8,8 @@ A run directory holds::
     checkpoints/step_NNNNNN.optimizer.safetensors  AdamW state (for --resume)
     checkpoints/step_NNNNNN.json    training state; written last, so its presence marks a complete checkpoint
     metrics.jsonl                   per-task loss, learning rate, throughput, quick evaluations
-    eval/step_NNNNNN.json           full evaluations (``interp.evaluate``), plus figures
+    eval/step_NNNNNN.json           full evaluations (``interp.evaluate``), plus figures; narrower ones are kept
+                                    beside as eval/step_NNNNNN.TAG.json (``interp.evaluate.save_evaluation``)
     analysis/                       head-reuse analyses (``interp.head_overlap``)
 
 Every result can be regenerated from it. ``load_run(path, step=None)`` gives the model (eval mode) at a
@@ -38,6 +39,11 @@ def checkpoint_stem(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / "checkpoints" / f"step_{step:06d}"
 
 
+def optimizer_file(run_dir: Path, step: int) -> Path:
+    stem = checkpoint_stem(run_dir, step)
+    return stem.with_name(stem.name + ".optimizer.safetensors")
+
+
 def checkpoint_steps(run_dir: Path) -> list[int]:
     """Steps with a complete checkpoint (state JSON and weights present), ascending."""
     folder = Path(run_dir) / "checkpoints"
@@ -54,6 +60,8 @@ def checkpoint_steps(run_dir: Path) -> list[int]:
 def read_config(run_dir: Path) -> RunConfig:
     """The run's config; a missing or foreign directory raises one clear error."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InterpError(f"{run_dir} is a file, not a run directory")
     if not run_dir.is_dir():
         raise InterpError(f"run directory {run_dir} does not exist")
     path = run_dir / CONFIG_FILE

@@ -10,8 +10,9 @@ positional encoding (RoPE and NoPE runs of one group are different experiments);
 reports, at every run's final checkpoint, the mean generalisation gap (GG) and the mean transfer-window
 accuracy over the seeds that learned their training lengths (``learned``, SPEC §6: a run that learned
 nothing has GG ≈ 0 without any transfer, so it is left out and listed), each with a percentile bootstrap
-interval over seeds, and the best seed. The best
-seed is the one with the highest mean main-task accuracy over the evaluated lengths, the same rule that
+interval over seeds, and the best seed. Each run's evaluation is its fullest saved one
+(:func:`interp.evaluate.fullest_evaluation`); one made at fewer lengths than SPEC §6's is named with its file and
+the lengths it lacks, since its GG covers only the others. The best seed is the one with the highest mean main-task accuracy over the evaluated lengths, the same rule that
 draws it in bold in ``interp.evaluate``'s figures.
 
 Pitfalls: with 3–5 seeds the bootstrap interval of a mean is rough (it cannot be wider than the range of
@@ -41,15 +42,16 @@ from interp.evaluate import (
     LEARNED_THRESHOLD,
     evaluate_run,
     evaluation_lengths,
+    fullest_evaluation,
     mean_main_accuracy,
     parse_lengths,
     pick_device,
-    with_transfer_metrics,
+    with_source,
 )
 from interp.groups import TaskGroup
 from interp.run import CONFIG_FILE, checkpoint_stem, read_config, resolve_step
 from interp.stats import bootstrap_mean, finite, none_if_nan
-from interp.storage import read_json, write_json
+from interp.storage import check_output_file, check_writable, write_json
 
 SUMMARY_RESAMPLES = 2000
 
@@ -64,6 +66,8 @@ def expand_runs(paths: Iterable[str | Path]) -> list[Path]:
             found = sorted(child for child in path.iterdir() if (child / CONFIG_FILE).is_file())
             if not found:
                 raise InterpError(f"{path} is neither a run directory nor a folder of run directories")
+        elif path.exists():
+            raise InterpError(f"{path} is a file, not a run directory")
         else:
             raise InterpError(f"run directory {path} does not exist")
         runs.extend(run for run in found if run.resolve() not in {known.resolve() for known in runs})
@@ -87,14 +91,10 @@ def checkpoint_file(run_dir: Path, step: int) -> Path:
     return checkpoint_stem(run_dir, step).with_suffix(".safetensors")
 
 
-def evaluation_is_fresh(
-    record: dict[str, Any], record_path: Path, run_dir: Path, step: int, group: TaskGroup,
-    count: int | None, lengths: list[int] | None,
-) -> bool:
-    """Written after its checkpoint, and with the requested count and lengths (unset ones accept any)."""
-    if record_path.stat().st_mtime_ns < checkpoint_file(run_dir, step).stat().st_mtime_ns:
-        return False
-    tasks = record.get("tasks", {})
+def evaluation_is_fresh(record: dict[str, Any], group: TaskGroup, count: int | None, lengths: list[int] | None) -> bool:
+    """A saved evaluation (fresh for its checkpoint: :func:`interp.evaluate.saved_evaluations`) that answers the
+    request: the group's tasks, with the requested count and lengths (unset ones accept any)."""
+    tasks = record["tasks"]
     if set(tasks) != set(group.task_names):
         return False
     if count is not None and any(n != count for task in tasks.values() for n in task["n"].values()):
@@ -109,23 +109,19 @@ def evaluations(
     run_dir: Path, steps: Sequence[int], count: int | None = None, lengths: list[int] | None = None,
     device: torch.device | str = "cpu", config: RunConfig | None = None, threshold: float = LEARNED_THRESHOLD,
 ) -> dict[int, dict[str, Any]]:
-    """``interp.evaluate`` summaries of the given checkpoints: fresh ones from ``eval/``, the rest computed; their
-    transfer metrics computed from the accuracies with ``threshold`` for ``learned``."""
+    """``interp.evaluate`` summaries of the given checkpoints: of the fresh ones in ``eval/`` that answer the request
+    the fullest (:func:`interp.evaluate.fullest_evaluation`), the rest computed; their transfer metrics computed from
+    the accuracies with ``threshold`` for ``learned``, and each says which file it is (``source``)."""
     config = config or read_config(run_dir)
-    found: dict[int, dict[str, Any]] = {}
-    missing = []
-    for step in steps:
-        path = Path(run_dir) / "eval" / f"step_{step:06d}.json"
-        record = read_json(path) if path.is_file() else None
-        if record is not None and evaluation_is_fresh(record, path, run_dir, step, config.group, count, lengths):
-            found[step] = record
-        else:
-            missing.append(step)
+
+    def answers(record: dict[str, Any]) -> bool:
+        return evaluation_is_fresh(record, config.group, count, lengths)
+
+    missing = [step for step in steps if fullest_evaluation(run_dir, step, answers) is None]
     if missing:
-        computed = evaluate_run(Path(run_dir), missing, count or DEFAULT_TEST_COUNT, lengths, torch.device(device),
-                                quiet=True)
-        found.update(zip(missing, computed))
-    return {step: with_transfer_metrics(found[step], config.group, threshold) for step in steps}
+        evaluate_run(Path(run_dir), missing, count or DEFAULT_TEST_COUNT, lengths, torch.device(device), quiet=True)
+    found = {step: fullest_evaluation(run_dir, step, answers) for step in steps}
+    return {step: with_source(record, path, config.group, threshold) for step, (path, record) in found.items()}
 
 
 @dataclass(frozen=True)
@@ -231,6 +227,9 @@ def summarize_seeds(results: Iterable[RunResult], seed: int = 0) -> list[dict[st
             "learned": [result.learned for result in members],
             "learned_threshold": members[0].evaluation["learned_threshold"],
             "unlearned": [result.label for result in members if not result.learned],
+            "evaluations": [result.evaluation["source"]["file"] for result in members],
+            "narrow": {result.label: result.evaluation["source"] for result in members
+                       if result.evaluation["source"]["lengths_missing"]},
             "gg": over_seeds([result.gg for result in learned], seed),
             "transfer_window_accuracy": over_seeds([result.transfer_window_accuracy for result in learned], seed),
             "main_accuracy": over_seeds([result.main_accuracy for result in members], seed),
@@ -276,6 +275,9 @@ def format_seeds_table(summaries: list[dict[str, Any]]) -> str:
                 "intervals: bootstrap over seeds")
     rows += [f"not learned, left out of GG: {', '.join(summary['unlearned'])} ({summary['group']})"
              for summary in summaries if summary["unlearned"]]
+    rows += [f"evaluated at fewer lengths than SPEC §6, so its GG covers only those: {label} ({source['file']} lacks "
+             + "; ".join(f"{task} {lengths}" for task, lengths in source["lengths_missing"].items()) + ")"
+             for summary in summaries for label, source in summary["narrow"].items()]
     return "\n".join(rows)
 
 
@@ -317,6 +319,8 @@ def parse_run_arguments(args: argparse.Namespace) -> RunSelection:
         raise InterpError("--eval-count must be at least 1")
     if not 0 <= args.learned_threshold <= 1:
         raise InterpError(f"--learned-threshold is a fraction in [0, 1], got {args.learned_threshold}")
+    if getattr(args, "out", None) is not None:  # the folder of an analyses/ script's or correlate's outputs
+        check_writable(args.out)
     return RunSelection(expand_runs(args.runs), args.eval_count, parse_lengths(args.eval_lengths),
                         pick_device(args.device), args.learned_threshold)
 
@@ -332,6 +336,8 @@ def main(argv: list[str] | None = None) -> None:
     add_run_arguments(parser)
     parser.add_argument("--json", type=Path, help="also write the summaries as JSON here")
     args = parser.parse_args(argv)
+    if args.json:
+        check_output_file(args.json)
     summaries = summarize_seeds(selected_results(parse_run_arguments(args)))
     print(format_seeds_table(summaries))
     if args.json:

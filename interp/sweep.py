@@ -62,7 +62,8 @@ Stopping. SIGINT/SIGTERM to the sweep write ``OUT/.stop``; each running job forw
 child, training saves a checkpoint and exits, and the sweep exits 128+signal. The next invocation
 finishes what was left. On Linux a job also stops when the process that started it dies, even by ``kill -9``
 (the kernel sends it SIGTERM: ``PR_SET_PDEATHSIG``), so a killed sweep leaves no training behind, only a
-checkpoint to resume from; elsewhere a ``kill -9`` of the sweep leaves its current job running to the end
+checkpoint to resume from, and the job marks its run ``pending`` in ``sweep.json`` (whose ``process`` names the
+sweep that writes it), which would otherwise say ``running`` for good; elsewhere a ``kill -9`` of the sweep leaves its current job running to the end
 of its run (holding the run's lock meanwhile).
 """
 
@@ -72,7 +73,6 @@ import argparse
 import contextlib
 import ctypes
 import dataclasses
-import functools
 import importlib
 import importlib.util
 import itertools
@@ -96,22 +96,19 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from interp.config import RunConfig, TrainConfig, load_size_preset
+from interp.config import RunConfig, TrainConfig, check_context, load_size_preset
 from interp.errors import InterpError, cli_main
 from interp.groups import TaskGroup, load_group
 from interp.model import ModelConfig
 from interp.presets import check_keys, read_toml
 from interp.run import CONFIG_FILE, checkpoint_steps, read_config
-from interp.storage import RunLock, write_json, write_text
-from interp.tasks import get_task, stable_rng
+from interp.storage import RunLock, check_writable, read_json, write_json, write_text
 from interp.vocab import default_tokens
 
 STATUS_FILE = "sweep.json"
 STOP_FILE = ".stop"
 POLL_SECONDS = 0.2
 """How often a running job looks for the stop request."""
-CONTEXT_SAMPLE = 64
-"""Examples sampled per (task, length) to measure the longest evaluation sequence."""
 
 SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 MODEL_FIELDS = {field.name: SCALAR_TYPES[field.type] for field in fields(ModelConfig)
@@ -278,7 +275,7 @@ def make_run(grid: Grid, settings: dict[str, Any], out: Path) -> RunSpec:
                           "._+=- only); rename the preset file")
     try:
         config, train_args, files = resolve_run(grid, settings, base_group, group, out)
-        check_context(config)
+        check_context(config, advice="set n_ctx = {fit} (or more) in [base] or use shorter lengths")
     except InterpError as error:
         raise InterpError(f"{grid.path}: run {name}: {error}") from None
     return RunSpec(name, settings, config, train_args, files)
@@ -336,28 +333,6 @@ def derive_group(group: TaskGroup, main_length: int | None, aux_length: int | No
     lengths = ", ".join(f"{spec['task']} ≤ {spec['max_length']}" for spec in [table["main"], *table["aux"]])
     table["description"] = f"{group.name} at other lengths: {lengths}"
     return TaskGroup.from_dict(table, name)
-
-
-def check_context(config: RunConfig) -> None:
-    """The model's context must hold the longest evaluation sequence of every task (SPEC §6: 1.25× L)."""
-    for task in config.group.task_names:
-        length = config.group.eval_lengths(task)[-1]
-        needed = tokens_needed(task, length)
-        if needed > config.model.n_ctx:
-            raise InterpError(
-                f"{task} is evaluated up to length {length}, which takes {needed} tokens, but the model's n_ctx is "
-                f"{config.model.n_ctx}; set n_ctx = {-(-needed // 64) * 64} (or more) in [base] or use shorter lengths")
-
-
-@functools.cache
-def tokens_needed(task: str, length: int) -> int:
-    """The longest of ``CONTEXT_SAMPLE`` test sequences of ``task`` at ``length``.
-
-    Exact where the length fixes the layout; mul's answer widths vary with the value, but about 2 in 5 of
-    its examples have the longest layout, and a test holds the sample to it.
-    """
-    examples = get_task(task).sample(stable_rng("sweep-context", task, length), CONTEXT_SAMPLE, length, exact=True)
-    return int(examples.end.max())
 
 
 def toml_value(value: Any) -> str:
@@ -521,7 +496,9 @@ def execute(job: Job) -> Outcome:
         log.flush()
         offset = log.tell()
         # A new session: a Ctrl-C at the terminal reaches the sweep only, which forwards exactly one SIGTERM.
-        child = subprocess.Popen([sys.executable, "-m", "interp.sweep", "job", json.dumps(job.stages)],
+        status = job.stop_file.parent / STATUS_FILE
+        child = subprocess.Popen([sys.executable, "-m", "interp.sweep", "job", json.dumps(job.stages), job.name,
+                                  str(status)],
                                  stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         code = wait_or_stop(child, job.stop_file)
     stage, error = failure(job.log, offset) if code else ("", "")
@@ -567,9 +544,11 @@ def stop_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def run_job(stages: list[list[Any]]) -> int:
-    """The job process: each stage's command-line main in turn, stopping at the first that fails."""
+def run_job(stages: list[list[Any]], name: str | None = None, status: str | None = None) -> int:
+    """The job process: each stage's command-line main in turn, stopping at the first that fails; run ``name``
+    of the sweep whose ``sweep.json`` is ``status``."""
     stop_with_parent()
+    code = 0
     for stage, args in stages:
         print(f"== {stage}: {stage_command(stage, tuple(args))}", flush=True)
         code = call_main(STAGE_MODULES[stage], list(args))
@@ -577,8 +556,42 @@ def run_job(stages: list[list[Any]]) -> int:
         sys.stderr.flush()
         if code:
             print(f"== {stage} exited with status {code}", flush=True)
-            return code
-    return 0
+            break
+    parent = int(os.environ.get(PARENT_VARIABLE, os.getppid()))
+    if status and name and has_died(parent):  # the sweep was killed (kill -9): it cannot record how this ended
+        record_orphaned(Path(status), name, parent, code)
+    return code
+
+
+def has_died(parent: int) -> bool:
+    """Whether the process that started this job is gone: this job was handed to another parent, or (Linux) the
+    parent is a zombie, as a killed process with several threads is for a while before its children move."""
+    if os.getppid() != parent:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:  # reaped meanwhile
+        return True
+
+
+def record_orphaned(status: Path, name: str, sweep_process: int, code: int) -> None:
+    """Say in ``sweep.json`` that the run is no longer running, for the sweep that died while its job ran (a new
+    sweep that has taken its place since owns the file)."""
+    try:
+        saved = read_json(status)
+    except InterpError:
+        return
+    if not isinstance(saved, dict) or saved.get("process") != sweep_process:
+        return
+    record = saved.get("runs", {}).get(name)
+    if not isinstance(record, dict) or record.get("status") != "running":
+        return
+    record.update(status="pending", finished=time.time(), error=f"the sweep (process {sweep_process}) was killed "
+                  f"while this run was running; its job then ended with status {code}; run the sweep again to "
+                  "continue it")
+    write_json(status, saved)
 
 
 def call_main(module: str, args: list[str]) -> int:
@@ -689,7 +702,8 @@ class Status:
 
     def __init__(self, out: Path, grid: Grid, runs: list[RunSpec], executor: str) -> None:
         self.path = Path(out) / STATUS_FILE
-        self.header = {"grid": str(grid.path), "description": grid.description, "executor": executor}
+        self.header = {"grid": str(grid.path), "description": grid.description, "executor": executor,
+                       "process": os.getpid()}
         self.runs = {run.name: {"status": "pending", "attempts": 0, "error": "", "dir": str(run_dir(out, run)),
                                 "settings": run.settings} for run in runs}
 
@@ -889,6 +903,7 @@ def sweep(args: argparse.Namespace) -> int:
         dry_run(runs, args.out, options)
         return 0
     out = args.out.resolve()
+    check_writable(out)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out), StopRequest(out / STOP_FILE).installed() as stop:
         status = Status(out, grid, runs, args.executor)
@@ -907,7 +922,7 @@ def sweep(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["job"]:  # the child process of one run (see execute)
-        raise SystemExit(run_job(json.loads(argv[1])))
+        raise SystemExit(run_job(json.loads(argv[1]), *argv[2:4]))
     raise SystemExit(sweep(build_parser().parse_args(argv)))
 
 

@@ -41,18 +41,34 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
 from interp.batch_worker import batches_from_worker
-from interp.config import RunConfig, TrainConfig, make_run_config
+from interp.config import RunConfig, TrainConfig, check_context, make_run_config
 from interp.data import WIDTH_PARTS, Batch, MixtureSampler, PackedBatch, PackPlan, PartPlan, iterate_batches
 from interp.errors import InterpError, cli_main
 from interp.evaluate import count_correct, pick_device
 from interp.model import fast_logits, hooked_logits, load_weights, save_weights, supports_fast_path
-from interp.run import CONFIG_FILE, build_run_model, checkpoint_stem, checkpoint_steps, read_config
-from interp.storage import RunLock, atomic_write, write_json, write_text
+from interp.run import (
+    CONFIG_FILE,
+    build_run_model,
+    checkpoint_stem,
+    checkpoint_steps,
+    optimizer_file,
+    read_config,
+)
+from interp.storage import (
+    RunLock,
+    atomic_write,
+    check_writable,
+    made_folder,
+    remove_interrupted_writes,
+    write_json,
+    write_text,
+)
 
 METRICS_FILE = "metrics.jsonl"
 QUICK_EVAL_LENGTHS = 12
@@ -139,13 +155,21 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def save_checkpoint(self, step: int) -> None:
+        """Weights, optimizer state, then the state JSON that marks the checkpoint complete; interrupted before
+        the JSON (a second Ctrl-C), the step's files are removed again, leaving no weights without their JSON."""
         stem = checkpoint_stem(self.run_dir, step)
-        atomic_write(stem.with_suffix(".safetensors"), lambda path: save_weights(self.model, path))
-        atomic_write(stem.with_name(stem.name + ".optimizer.safetensors"),
-                     lambda path: save_file(self.optimizer_tensors(), str(path)))
-        write_json(stem.with_suffix(".json"), {
-            "step": step, "lr": learning_rate(self.training, max(step - 1, 0)), "time": time.time(),
-            "device": self.device.type, "precision": self.precision})
+        weights, optimizer = stem.with_suffix(".safetensors"), optimizer_file(self.run_dir, step)
+        try:
+            atomic_write(weights, lambda path: save_weights(self.model, path))
+            atomic_write(optimizer, lambda path: save_file(self.optimizer_tensors(), str(path)))
+            write_json(stem.with_suffix(".json"), {
+                "step": step, "lr": learning_rate(self.training, max(step - 1, 0)), "time": time.time(),
+                "device": self.device.type, "precision": self.precision})
+        except BaseException:
+            if not stem.with_suffix(".json").exists():
+                weights.unlink(missing_ok=True)
+                optimizer.unlink(missing_ok=True)
+            raise
 
     def optimizer_tensors(self) -> dict[str, torch.Tensor]:
         names = {id(p): name for name, p in self.model.named_parameters()}
@@ -156,14 +180,24 @@ class Trainer:
         return tensors
 
     def load_checkpoint(self, step: int) -> None:
-        stem = checkpoint_stem(self.run_dir, step)
-        load_weights(self.model, stem.with_suffix(".safetensors"))
-        tensors = load_file(str(stem.with_name(stem.name + ".optimizer.safetensors")))
-        parameters = dict(self.model.named_parameters())
-        for key, value in tensors.items():
-            name, field = key.split("::")
-            state = self.optimizer.state[parameters[name]]
-            state[field] = value.to(self.device if field != "step" or self.device.type == "cuda" else "cpu")
+        """Weights and optimizer state of ``step``; files that do not open or do not fit the model are named in
+        one line with the previous good checkpoint."""
+        problem = checkpoint_problem(self.run_dir, step)
+        if problem:
+            raise damaged_checkpoint(self.run_dir, step, problem)
+        try:
+            load_weights(self.model, checkpoint_stem(self.run_dir, step).with_suffix(".safetensors"))
+            tensors = load_file(str(optimizer_file(self.run_dir, step)))
+            parameters = dict(self.model.named_parameters())
+            for key, value in tensors.items():
+                name, field = key.split("::")
+                state = self.optimizer.state[parameters[name]]
+                state[field] = value.to(self.device if field != "step" or self.device.type == "cuda" else "cpu")
+        except InterpError as error:  # weights of another shape
+            raise damaged_checkpoint(self.run_dir, step, str(error)) from None
+        except (KeyError, ValueError) as error:  # optimizer entries that name no parameter of the model
+            raise damaged_checkpoint(self.run_dir, step, f"{optimizer_file(self.run_dir, step)} does not fit the "
+                                     f"model ({error})") from None
 
     # ---- metrics ------------------------------------------------------------------------------
     def log(self, record: dict[str, Any]) -> None:
@@ -176,11 +210,14 @@ class Trainer:
         if not path.exists():
             return
         kept = []
-        for line in path.read_text().splitlines():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if not (isinstance(record, dict) and isinstance(record.get("step", 0), int)):
+                raise InterpError(f"{path} line {number} is not a JSON object with a step ({line[:40]!r}); remove "
+                                  "or repair that line and resume again")
             if record.get("step", 0) <= step:
                 kept.append(line)
         write_text(path, "".join(line + "\n" for line in kept))
@@ -284,6 +321,29 @@ class Trainer:
                     return 128 + self.stop_signal
         bar.close()
         return 0
+
+
+def checkpoint_problem(run_dir: Path, step: int) -> str | None:
+    """What keeps checkpoint ``step`` from being resumed (a missing file, or one whose safetensors header does
+    not cover the file: a truncated write), or None."""
+    for path in (checkpoint_stem(run_dir, step).with_suffix(".safetensors"), optimizer_file(run_dir, step)):
+        if not path.is_file():
+            return f"{path} is missing"
+        try:
+            with safe_open(str(path), "pt") as tensors:
+                tensors.keys()
+        except (OSError, SafetensorError) as error:
+            return f"{path} is damaged ({error})"
+    return None
+
+
+def damaged_checkpoint(run_dir: Path, step: int, problem: str) -> InterpError:
+    """The one-line refusal to resume from a damaged checkpoint, offering the newest earlier one that opens."""
+    earlier = [good for good in reversed(checkpoint_steps(run_dir)) if good < step
+               and checkpoint_problem(run_dir, good) is None]
+    offer = (f"the previous good checkpoint is step {earlier[0]}: move {checkpoint_stem(run_dir, step)}.* aside and "
+             "resume again to continue from there") if earlier else "no earlier checkpoint is complete either"
+    return InterpError(f"cannot resume from step {step}: {problem}; {offer}")
 
 
 PACKED_MIN_WIDTH = 64
@@ -391,9 +451,10 @@ def check_resume_request(out: Path, args: argparse.Namespace) -> None:
 
 
 def check_new_run_directory(out: Path) -> None:
+    check_writable(out)
     if (out / CONFIG_FILE).exists():
         raise InterpError(f"{out} already holds a run; add --resume to continue it or choose another --out")
-    if out.exists() and any(path.name != ".lock" for path in out.iterdir()):
+    if out.exists() and any(path.name != RunLock.FILE for path in out.iterdir()):
         raise InterpError(f"{out} exists and is not empty; choose another --out")
 
 
@@ -405,16 +466,17 @@ def train_run(out: Path, config: RunConfig | None, device: torch.device, progres
     freshly initialised one); a finetuned run needs it, since its starting weights are the pretrained ones.
     Returns the exit status: 0 when trained to the last step, 128 + signal when stopped by one.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out):
-        if config is None:
-            config = read_config(out)
-            steps = checkpoint_steps(out)
-            resume_from = steps[-1] if steps else None
-        else:
-            check_new_run_directory(out)
-            write_json(out / CONFIG_FILE, config.to_dict())
-            resume_from = None
+    new = config is not None
+    if new:
+        check_new_run_directory(out)
+    else:
+        config = read_config(out)
+    check_context(config)  # before the first step: the quick evaluation goes up to 1.25x the training lengths
+    with made_folder(out), RunLock(out):
+        if new:
+            check_new_run_directory(out)  # again, now that no other trainer can start one
+        steps = [] if new else checkpoint_steps(out)
+        resume_from = steps[-1] if steps else None
         start_step = resume_from or 0
         if start_step >= config.training.steps:
             print(f"{out} is already trained to step {start_step}; nothing to do", file=sys.stderr)
@@ -424,11 +486,20 @@ def train_run(out: Path, config: RunConfig | None, device: torch.device, progres
                               f"interp.finetune --out {out} --resume, which loads the pretrained weights again")
         trainer = Trainer(out, config, device, progress=progress,
                           model=initial_model if resume_from is None else None)
+        if new:  # written once the trainer stands, so a config it refuses leaves no run behind
+            write_json(out / CONFIG_FILE, config.to_dict())
         if resume_from is not None:
             trainer.load_checkpoint(resume_from)
             trainer.truncate_metrics(resume_from)
             print(f"resuming {out} from step {resume_from}", file=sys.stderr)
-        return trainer.run(start_step)
+        for folder, name in ((out / "checkpoints", "step_*"), (out, CONFIG_FILE), (out, METRICS_FILE)):
+            remove_interrupted_writes(folder, name)  # what a kill -9 left; no one else writes these (the lock)
+        try:
+            return trainer.run(start_step)
+        except KeyboardInterrupt:  # a second SIGINT/SIGTERM: no checkpoint now, the last complete one stays
+            print(f"aborted by a second signal; the last complete checkpoint is step {checkpoint_steps(out)[-1]}. "
+                  "Continue with --resume.", file=sys.stderr)
+            return 128 + (trainer.stop_signal or signal.SIGINT)
 
 
 def build_parser() -> argparse.ArgumentParser:

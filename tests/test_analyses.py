@@ -125,7 +125,10 @@ def test_an_evaluation_with_another_count_is_recomputed(analysed, tmp_path):
     shutil.copytree(analysed / "tiny_s0", run)
     assert evaluations(run, [120])[120]["tasks"]["copy"]["n"]["1"] == EVAL_COUNT  # unset: reuse what is there
     assert evaluations(run, [120], count=8)[120]["tasks"]["copy"]["n"]["1"] == 8
-    assert json.loads((run / "eval" / "step_000120.json").read_text())["tasks"]["copy"]["n"]["1"] == 8
+    # fewer examples than the saved one: kept beside it, which stays the one an unset request uses
+    assert json.loads((run / "eval" / "step_000120.json").read_text())["tasks"]["copy"]["n"]["1"] == EVAL_COUNT
+    assert json.loads((run / "eval" / "step_000120.n8.l1-10.json").read_text())["tasks"]["copy"]["n"]["1"] == 8
+    assert evaluations(run, [120])[120]["source"]["file"] == str(run / "eval" / "step_000120.json")
 
 
 # ---- analyses/ scripts -----------------------------------------------------------------------------------

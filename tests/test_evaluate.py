@@ -1,4 +1,6 @@
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -6,13 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from interp import load_run
+from interp import evaluate as evaluate_module
+from interp import load_run, seeds
 from interp.data import evaluation_set
 from interp.errors import InterpError
 from interp.evaluate import (
+    coverage_tag,
+    covers,
+    evaluate_run,
     exact_match,
+    format_lengths,
+    fullest_evaluation,
     generalization_gap,
     parse_lengths,
+    read_evaluation,
     summarize,
     transfer_metrics,
     transfer_window_accuracy,
@@ -153,6 +162,10 @@ def test_parse_lengths():
     assert parse_lengths(None) is None
     with pytest.raises(InterpError):
         parse_lengths(["x"])
+    with pytest.raises(InterpError, match="9-3 is an empty range"):
+        parse_lengths(["9-3"])
+    with pytest.raises(InterpError, match="at most 4096"):  # not a set of a hundred million lengths
+        parse_lengths(["1-100000000"])
 
 
 def evaluate(*args):
@@ -184,10 +197,74 @@ def test_evaluate_several_seeds_draws_one_figure(trained_run, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--run", "/nonexistent/run"], "does not exist"),
     (["--run", "{run}", "--step", "7"], "no checkpoint at step 7"),
-    (["--run", "{run}", "--lengths", "300"], "needs 605 tokens but the model's context is 512"),
+    (["--run", "{run}", "--lengths", "300"], "which takes 605 tokens, but the model's n_ctx is 512"),
     (["--run", "{run}", "--count", "0"], "--count must be at least 1"),
     (["--run", "{tmp}"], "is not an interp run directory"),
 ])
 def test_evaluate_bad_input(trained_run, tmp_path, args, message):
     result = evaluate(*[a.format(run=trained_run, tmp=tmp_path) for a in args])
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def record_of(cells: dict) -> dict:
+    """An evaluation record covering task → {length: examples}."""
+    return {"step": 0, "tasks": {task: {"n": {str(n): count for n, count in by_length.items()},
+                                        "accuracy": {str(n): 0.5 for n in by_length}} for task, by_length in cells.items()}}
+
+
+def test_covers_and_the_names_of_evaluations_kept_beside():
+    full = record_of({"copy": dict.fromkeys(range(1, 11), 8), "reverse": dict.fromkeys(range(1, 11), 8)})
+    narrow = record_of({"copy": {3: 2}, "reverse": {3: 2}})
+    more_examples = record_of({"copy": {3: 16}, "reverse": {3: 16}})
+    assert covers(full, narrow) and not covers(narrow, full) and covers(full, full)
+    assert not covers(full, more_examples) and not covers(more_examples, full)  # neither: kept beside each other
+    assert not covers(record_of({"copy": dict.fromkeys(range(1, 11), 8)}), narrow)  # a task missing
+    assert coverage_tag(narrow) == "n2.l3" and coverage_tag(full) == "n8.l1-10"
+    assert coverage_tag(record_of({"copy": {1: 2, 2: 4, 3: 2, 7: 2}})) == "n2-4.l1-3_7"
+    assert format_lengths([1, 2, 3, 5, 7, 8], " ") == "1-3 5 7-8" and parse_lengths(["1-3", "5", "7-8"]) == [1, 2, 3, 5,
+                                                                                                         7, 8]
+
+
+def test_a_narrow_evaluation_never_replaces_a_full_one_and_readers_use_the_fullest(trained_run, tmp_path, capsys):
+    """The issue's case: evaluate (every length), then evaluate --count 2 --lengths 3; seeds must not report GG from
+    the narrow one, and says which file it uses when only a narrow one is there."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("eval", "analysis"))
+    main_file, beside = run / "eval" / "step_000300.json", run / "eval" / "step_000300.n2.l3.json"
+    evaluate_module.main(["--run", str(run), "--count", "4", "--device", "cpu"])
+    full = json.loads(main_file.read_text())
+    evaluate_module.main(["--run", str(run), "--count", "2", "--lengths", "3", "--device", "cpu"])
+    assert json.loads(main_file.read_text()) == full  # kept
+    assert json.loads(beside.read_text())["tasks"]["copy"]["n"] == {"3": 2}
+    assert (run / "eval" / "accuracy_step_000300.n2.l3.html").is_file()
+    assert "kept beside the fuller eval/step_000300.json" in capsys.readouterr().out
+    group = load_run(run).config.group
+    assert read_evaluation(run, 300, group)["source"] == {"file": str(main_file), "lengths_missing": {}}
+    assert read_evaluation(run, 300, group)["gg"] == full["gg"]
+    [used] = seeds.evaluations(run, [300]).values()
+    assert used["source"]["file"] == str(main_file) and used["gg"] == full["gg"]
+    assert seeds.evaluations(run, [300], count=2, lengths=[3])[300]["source"]["file"] == str(beside)  # as asked
+    seeds.main(["--runs", str(run), "--device", "cpu"])
+    assert "fewer lengths" not in capsys.readouterr().out
+    main_file.unlink()  # only the narrow one left: used, and said
+    seeds.main(["--runs", str(run), "--device", "cpu"])
+    assert (f"evaluated at fewer lengths than SPEC §6, so its GG covers only those: run ({beside} lacks copy 1-2 4-10; "
+            "reverse 1-2 4-10)") in capsys.readouterr().out
+
+
+def test_a_fuller_or_fresher_evaluation_replaces_the_saved_one(trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("eval", "analysis"))
+    main_file = run / "eval" / "step_000300.json"
+    evaluate_run(run, [300], 2, [3], torch.device("cpu"), quiet=True)
+    evaluate_run(run, [300], 4, [2, 3], torch.device("cpu"), quiet=True)  # covers it: replaces it
+    assert sorted(path.name for path in (run / "eval").glob("*.json")) == ["step_000300.json"]
+    assert json.loads(main_file.read_text())["tasks"]["reverse"]["n"] == {"2": 4, "3": 4}
+    evaluate_run(run, [300], 8, [3], torch.device("cpu"), quiet=True)  # more examples, fewer lengths: beside
+    assert fullest_evaluation(run, 300)[0] == main_file
+    weights = run / "checkpoints" / "step_000300.safetensors"
+    later = main_file.stat().st_mtime_ns + 10**9
+    os.utime(weights, ns=(later, later))  # the checkpoint was written again: every saved evaluation is stale
+    assert fullest_evaluation(run, 300) is None
+    evaluate_run(run, [300], 2, [5], torch.device("cpu"), quiet=True)  # so even a narrow one replaces it
+    assert json.loads(main_file.read_text())["tasks"]["copy"]["n"] == {"5": 2}

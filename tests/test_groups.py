@@ -56,7 +56,7 @@ def write(tmp_path, text):
     [
         ('[main]\ntask = "addd"\nmax_length = 4\n', "unknown task 'addd' (known: add,"),
         ('kind = "transfer"\n', "is empty"),
-        ('[main]\ntask = "add"\nmax_length = 0\n', "max_length 0 for task 'add' is outside the accepted range [1, any]"),
+        ('[main]\ntask = "add"\nmax_length = 0\n', "max_length 0 for task 'add' is outside the accepted range [1, 4096]"),
         ('[main]\ntask = "path"\nmax_length = 65\n', "max_length 65 for task 'path' is outside the accepted range [4, 64]"),
         ('[main]\ntask = "dfs"\nmax_length = 3\n', "outside the accepted range [4, 64]"),
         ('[main]\ntask = "add"\nmax_length = 4\n[[aux]]\ntask = "add"\nmax_length = 8\n', "appears twice"),

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from interp import sweep as sweep_module
-from interp.config import make_run_config
+from interp.config import make_run_config, tokens_needed
 from interp.errors import InterpError
 from interp.groups import load_group
 from interp.run import checkpoint_steps
@@ -29,7 +29,6 @@ from interp.sweep import (
     load_grid,
     plan,
     run_sweep,
-    tokens_needed,
     write_derived_presets,
 )
 from interp.train import build_parser
@@ -444,6 +443,8 @@ def test_a_killed_sweep_leaves_no_training_behind_only_a_checkpoint(tmp_path):
     assert checkpoint_steps(run)[-1] == int(stopped[0].split()[5].rstrip(";")) < 100_000
     with RunLock(run):  # released
         pass
+    record = runs_of(out)["tiny-s0"]  # not "running" for a sweep that no longer runs
+    assert record["status"] == "pending" and f"the sweep (process {sweep.pid}) was killed" in record["error"]
 
 
 def test_analyze_runs_head_overlap_on_a_trained_run(tmp_path, trained_run, capsys):

@@ -143,9 +143,11 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path, uninterrupted):
     process.kill()
     process.wait()
     assert checkpoint_steps(run)[-1] < 60
+    (run / "checkpoints" / ".step_000040.safetensors.k9k9k9.tmp").write_bytes(b"half a write")  # as kill -9 leaves
     subprocess.run([sys.executable, "-m", "interp.train", "--out", str(run), "--resume", "--quiet"], check=True,
                    capture_output=True)
     assert same_weights(weights(run, 60), weights(uninterrupted, 60))
+    assert not list(run.glob("**/.*.tmp")), "resume removes what interrupted writes left"
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(steps) and len(steps) == len((uninterrupted / "metrics.jsonl").read_text().splitlines())
 
@@ -222,6 +224,26 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     with pytest.raises(InterpError, match=r"loss became nan by step 25.*last good checkpoint is step 20"):
         train_micro(tmp_path / "nan", steps=60, checkpoint_every=10, log_every=5)
     assert checkpoint_steps(tmp_path / "nan")[-1] == 20
+
+
+def test_a_second_signal_while_a_checkpoint_is_written_leaves_no_weights_without_their_json(tmp_path, monkeypatch,
+                                                                                             capsys):
+    """The second Ctrl-C aborts at once (KeyboardInterrupt, here while the step-20 optimizer state is written): the
+    step's weights are removed again, the run exits 130 with one line, and step 0 is its last checkpoint."""
+    original, calls = Trainer.optimizer_tensors, []
+
+    def interrupted(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "optimizer_tensors", interrupted)
+    config = make_run_config("micro", TINY_GROUP, 0, steps=40, batch_size=32, checkpoint_every=20, eval_every=40)
+    assert train_run(tmp_path / "run", config, torch.device("cpu"), progress=False) == 130
+    assert sorted(path.name for path in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "step_000000.json", "step_000000.optimizer.safetensors", "step_000000.safetensors"]
+    assert "aborted by a second signal; the last complete checkpoint is step 0" in capsys.readouterr().err
 
 
 def test_nope_positional_embedding_stays_exactly_zero(tmp_path):

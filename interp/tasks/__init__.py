@@ -6,6 +6,16 @@ from interp.tasks import strings  # noqa: F401
 from interp.tasks import mazes  # noqa: F401
 
 # isort: on
-from interp.tasks.base import TASKS, Examples, Layout, Piece, Task, get_task, register_task, stable_rng
+from interp.tasks.base import (
+    LENGTH_LIMIT,
+    TASKS,
+    Examples,
+    Layout,
+    Piece,
+    Task,
+    get_task,
+    register_task,
+    stable_rng,
+)
 
-__all__ = ["TASKS", "Examples", "Layout", "Piece", "Task", "get_task", "register_task", "stable_rng"]
+__all__ = ["LENGTH_LIMIT", "TASKS", "Examples", "Layout", "Piece", "Task", "get_task", "register_task", "stable_rng"]

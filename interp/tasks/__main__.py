@@ -18,6 +18,9 @@ from interp.errors import InterpError, cli_main
 from interp.tasks import TASKS, Examples, get_task, stable_rng
 from interp.vocab import Tokenizer
 
+SAMPLE_LIMIT = 10_000_000
+"""The most characters (``--count`` × ``--length``) one ``sample`` draws: about a gigabyte of tokens."""
+
 
 def example_records(task_name: str, examples: Examples, tokenizer: Tokenizer) -> list[dict]:
     """The examples as the JSON records ``sample`` prints."""
@@ -66,6 +69,10 @@ def main(argv: list[str] | None = None) -> None:
     task = get_task(args.task)
     if args.seed < 0:
         raise InterpError(f"--seed must be non-negative, got {args.seed}")
+    task.check_length(args.length)
+    if args.count * args.length > SAMPLE_LIMIT:
+        raise InterpError(f"--count × --length is at most {SAMPLE_LIMIT:,} (about a gigabyte of tokens), got "
+                          f"{args.count:,} × {args.length:,}; draw fewer or shorter examples")
     examples = task.sample(stable_rng(args.seed, task.name, args.split), args.count, args.length,
                            exact=args.split == "test")
     out = sys.stdout

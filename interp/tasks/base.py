@@ -33,6 +33,9 @@ from interp.errors import InterpError
 from interp.vocab import BOS, EOS, PAD, SYMBOL_ID, add_task_token, task_token
 
 DOMAINS = ("arithmetic", "strings", "mazes")
+LENGTH_LIMIT = 4096
+"""The longest length of a task without its own maximum that any command accepts: sequences 4-13 times the
+largest context of the presets (1024), and a bound on what ``--length`` or ``--lengths`` may ask to build."""
 
 
 def stable_rng(*parts: int | str) -> np.random.Generator:
@@ -120,12 +123,17 @@ class Task:
     def token(self) -> str:
         return task_token(self.name)
 
+    @property
+    def longest(self) -> int:
+        """The longest length accepted: the task's own maximum, else :data:`LENGTH_LIMIT`."""
+        return LENGTH_LIMIT if self.max_length is None else self.max_length
+
+    def accepts(self, length: int) -> bool:
+        return isinstance(length, (int, np.integer)) and self.min_length <= length <= self.longest
+
     def check_length(self, length: int) -> None:
-        upper = "∞" if self.max_length is None else self.max_length
-        if not isinstance(length, (int, np.integer)) or not (
-            self.min_length <= length <= (self.max_length or length)
-        ):
-            raise InterpError(f"length {length} is outside [{self.min_length}, {upper}] for task {self.name!r}")
+        if not self.accepts(length):
+            raise InterpError(f"length {length} is outside [{self.min_length}, {self.longest}] for task {self.name!r}")
 
     def sample(self, rng: np.random.Generator, count: int, length: int, exact: bool) -> Examples:
         """``count`` examples: length uniform in [min_length, length] (train) or exactly ``length`` (test)."""
