@@ -99,7 +99,7 @@ from interp.stats import (
     within_group_permutation_test,
     within_run_test,
 )
-from interp.storage import read_json, write_json
+from interp.storage import write_json
 
 METHODS = tuple(method.value for method in head_overlap.Method)
 SCORES = {
@@ -222,21 +222,18 @@ def analysis_is_fresh(record: dict[str, Any], run_dir: Path, step: int, group: T
 
 
 def cached_analysis(run_dir: Path, step: int, group: TaskGroup, request: AnalysisRequest) -> dict[str, Any] | None:
-    """The per-step record in ``analysis/steps/`` when it is fresh; None when missing, unreadable or stale."""
-    path = analysis_path(run_dir, step, request.protocol)
-    if not path.is_file():
-        return None
-    try:
-        record = read_json(path)
-    except InterpError:  # a torn or foreign file is recomputed, not trusted
-        return None
-    return record if analysis_is_fresh(record, run_dir, step, group, request) else None
+    """The fullest per-step record (``analysis/steps/``, or kept beside it) that is fresh for the request;
+    None when there is none (missing, unreadable, stale or narrower)."""
+    found = head_overlap.fullest_analysis(analysis_path(run_dir, step, request.protocol), run_dir,
+                                          lambda record: analysis_is_fresh(record, run_dir, step, group, request))
+    return None if found is None else found[1]
 
 
 def compute_analysis(run_dir: Path, step: int, request: AnalysisRequest) -> dict[str, Any]:
-    """Run ``interp.head_overlap.analyze`` on one checkpoint (it writes the per-step cache)."""
+    """Run ``interp.head_overlap.analyze`` on one checkpoint; it writes the per-step record only (by the rule for
+    results on disk: kept beside a fuller one), not the run's analysis and reports."""
     options: dict[str, Any] = {"step": step, "device": request.device, "progress": request.progress,
-                               "protocol": request.protocol, "threshold": request.competence}
+                               "protocol": request.protocol, "threshold": request.competence, "reports": False}
     if request.methods is not None:
         options["methods"] = list(request.methods)
     if request.count is not None:

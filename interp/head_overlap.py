@@ -62,7 +62,7 @@ import argparse
 import enum
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,7 @@ from interp.ablation import AblationKind, AblationResult, ablate_heads
 from interp.attention import AttentionStats, attention_difference, attention_stats
 from interp.data import DEFAULT_TEST_SEED, evaluation_set
 from interp.errors import InterpError, cli_main
-from interp.evaluate import evaluation_lengths, exact_match, parse_lengths, pick_device
+from interp.evaluate import evaluation_lengths, exact_match, format_lengths, parse_lengths, pick_device
 from interp.groups import TaskGroup
 from interp.patching import MIN_LOGPROB_GAP, PatchingResult, corrupted_examples, patch_heads
 from interp.report import ablation_markdown, report_html, summary_table
@@ -96,7 +96,7 @@ from interp.reuse import (
 )
 from interp.run import checkpoint_stem, model_at, read_config, resolve_step
 from interp.stats import spearman
-from interp.storage import check_writable, read_json, write_json, write_text
+from interp.storage import check_writable, fullest_result, read_json, save_result, write_text
 from interp.tasks import Examples
 from interp.vocab import Tokenizer, check_compatible
 
@@ -450,11 +450,12 @@ def analyze(
     run_dir: Path, step: int | None = None, methods: Sequence[str] | None = None, count: int = DEFAULT_COUNT,
     lengths: Sequence[int] | None = None, device: str | torch.device = "cpu", progress: bool = True,
     tasks: Sequence[str] | None = None, into: Path | None = None, protocol: Protocol | str = Protocol.COMPETENT,
-    threshold: float = DEFAULT_COMPETENCE, control: Path | None = None,
+    threshold: float = DEFAULT_COMPETENCE, control: Path | None = None, reports: bool = True,
 ) -> dict[str, Any]:
     """Measure, score and write everything for one checkpoint into ``into`` (default: the run's
     ``analysis/``); returns the JSON record. ``control``: a run of the group's control whose saved analysis
-    holds the control pairs the reports compare with."""
+    holds the control pairs the reports compare with. ``reports=False`` writes the per-step record only
+    (``steps/step_NNNNNN.json``; what ``interp.correlate`` caches), leaving the folder's analysis and reports."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     tokenizer = check_compatible(config.vocab)
@@ -468,7 +469,7 @@ def analyze(
         raise InterpError(f"--competence is a fraction in [0, 1], got {threshold}")
     control_record = control_pairs(control, config.group, protocol) if control is not None else None
     task_lengths = analysis_lengths(config.group, chosen_tasks, lengths, protocol)
-    check_writable(analysis_dir(run_dir) if into is None else into)
+    check_writable(analysis_dir(run_dir, protocol=protocol) if into is None else into)
     weights = checkpoint_stem(run_dir, chosen_step).with_suffix(".safetensors")
     checkpoint = {"step": chosen_step, "bytes": weights.stat().st_size, "mtime_ns": weights.stat().st_mtime_ns}
     model = model_at(run_dir, config, chosen_step, pick_device(str(device)))
@@ -490,24 +491,96 @@ def analyze(
         "control": control_record,
     })
     into = analysis_dir(run_dir, protocol=protocol) if into is None else into
-    write_json(into / "steps" / f"step_{chosen_step:06d}.json", record)  # the record first: reports never lose it
-    write_json(into / RECORD_FILE, record)
+    # the records first, so a report that fails to draw never costs the measurement
+    save_analysis(step_record_path(into, chosen_step), record, run_dir)
+    if not reports:
+        return record
+    main = save_analysis(into / RECORD_FILE, record, run_dir)
     patterns = {}
     for task in chosen_tasks:
         if measurements[task].attention:
             length = pattern_length(config.group, task, sorted(measurements[task].attention))
             patterns[task] = (length, measurements[task].attention[length])
-    write_reports(into, run_dir, record, patterns, tokenizer)
+    write_reports(into, run_dir, record, patterns, tokenizer, beside_tag(main))
     return record
 
 
+def step_record_path(into: Path, step: int) -> Path:
+    """Where the record of one checkpoint's analysis goes (read across checkpoints by ``interp.correlate``)."""
+    return into / "steps" / f"step_{step:06d}.json"
+
+
+def is_analysis(record: Any) -> bool:
+    """A head-reuse record of this version (:data:`RECORD_KEYS`)."""
+    return (isinstance(record, dict) and RECORD_KEYS <= set(record) and isinstance(record["settings"], dict)
+            and "protocol" in record["settings"])
+
+
+def made_from_checkpoint_on_disk(record: dict[str, Any], run_dir: Path) -> bool:
+    """The record's checkpoint fingerprint (size and mtime of the weights) matches the file on disk."""
+    saved = record["settings"].get("checkpoint") or {}
+    weights = checkpoint_stem(run_dir, saved.get("step", -1)).with_suffix(".safetensors")
+    return weights.is_file() and [saved.get("bytes"), saved.get("mtime_ns")] == [weights.stat().st_size,
+                                                                                 weights.stat().st_mtime_ns]
+
+
+def analysis_covers(record: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether ``record`` covers at least as much as ``other``: the same checkpoint, protocol and competence,
+    and every method, task and length of ``other`` with at least as many examples."""
+    mine, theirs = record["settings"], other["settings"]
+    if any(mine.get(key) != theirs.get(key) for key in ("checkpoint", "protocol", "competence")):
+        return False
+    return (set(theirs["methods"]) <= set(mine["methods"]) and mine["count"] >= theirs["count"]
+            and all(set(lengths) <= set(mine["lengths"].get(task, ())) for task, lengths in theirs["lengths"].items()))
+
+
+def analysis_fullness(record: dict[str, Any]) -> tuple[int, int]:
+    """How much an analysis covers, to choose the fullest: (methods × task–length cells, examples)."""
+    settings = record["settings"]
+    return len(settings["methods"]) * sum(map(len, settings["lengths"].values())), settings["count"]
+
+
+def analysis_tag(record: dict[str, Any]) -> str:
+    """The name of an analysis kept beside a fuller one: ``ablation_mean+attention.n8.l3_6``."""
+    settings = record["settings"]
+    lengths = sorted({length for task_lengths in settings["lengths"].values() for length in task_lengths})
+    return f"{'+'.join(settings['methods'])}.n{settings['count']}.l{format_lengths(lengths)}"
+
+
+def save_analysis(path: Path, record: dict[str, Any], run_dir: Path) -> Path:
+    """Write an analysis record by the rule for results on disk (:func:`interp.storage.save_result`): a saved
+    analysis of the same checkpoint is replaced only by one that covers it, else the new one is kept beside it
+    (``NAME.TAG.json``); an analysis of another checkpoint, or of a checkpoint since rewritten, is replaced."""
+    def current(_: Path, saved: Any) -> bool:
+        return (is_analysis(saved) and saved["step"] == record["step"]
+                and made_from_checkpoint_on_disk(saved, run_dir))
+
+    return save_result(path, record, current, analysis_covers, analysis_tag(record))
+
+
+def fullest_analysis(
+    path: Path, run_dir: Path, accept: Callable[[dict[str, Any]], bool] = lambda record: True,
+) -> tuple[Path, dict[str, Any]] | None:
+    """Of the analyses at ``path`` and kept beside it that are of this version, made from the checkpoint on
+    disk and taken by ``accept``, the fullest (:func:`analysis_fullness`), and its file."""
+    return fullest_result(path, lambda _, record: is_analysis(record) and made_from_checkpoint_on_disk(record, run_dir),
+                          analysis_fullness, accept)
+
+
+def beside_tag(path: Path) -> str | None:
+    """The tag of a record kept beside the main one (``head_overlap.TAG.json``), None for the main one."""
+    return path.name[len(Path(RECORD_FILE).stem) + 1: -len(".json")] if path.name != RECORD_FILE else None
+
+
 def write_reports(into: Path, run_dir: Path, record: dict[str, Any], patterns: dict[str, tuple[int, AttentionStats]],
-                  tokenizer: Tokenizer) -> None:
-    """The interactive report (HTML) and the ablation report (Markdown) of a record, into ``into``."""
+                  tokenizer: Tokenizer, tag: str | None = None) -> None:
+    """The interactive report (HTML) and the ablation report (Markdown) of a record, into ``into``; a record kept
+    beside the main one (``tag``) gets reports under its own name, ``report.TAG.html``."""
     title = f"{run_dir.name}: head reuse at step {record['step']}"
     html, markdown = report_html(record, patterns, tokenizer, title), ablation_markdown(record, title)
-    write_text(into / "report.html", html)
-    write_text(into / "ablation_report.md", markdown)
+    suffix = f".{tag}" if tag else ""
+    write_text(into / f"report{suffix}.html", html)
+    write_text(into / f"ablation_report{suffix}.md", markdown)
 
 
 def parse_protocol(protocol: Protocol | str) -> Protocol:
@@ -555,8 +628,7 @@ def saved_record(run_dir: Path, family: str | None = None, protocol: Protocol | 
         raise InterpError(f"{run_dir} has no saved analysis ({path} is missing); run python -m "
                           f"interp.{family or 'head_overlap'} --run {run_dir}{option} first")
     record = read_json(path)
-    if not (isinstance(record, dict) and RECORD_KEYS <= set(record) and isinstance(record["settings"], dict)
-            and "protocol" in record["settings"]):
+    if not is_analysis(record):
         raise InterpError(f"{path} is not a head-reuse record of this version (written before protocols, or by "
                           f"something else); run python -m interp.{family or 'head_overlap'} --run {run_dir} again")
     return record

@@ -121,7 +121,9 @@ def write_fake_analysis(run_dir: Path, step: int, methods=METHODS, count: int = 
     for pairs in reuse.get("attention", {}).values():  # the paper's attention difference has one score
         pairs["difference"] = pairs["mean_abs_diff"]
     record = {
-        "step": step, "n_layers": shape[0], "n_heads": shape[1],
+        "step": step, "n_layers": shape[0], "n_heads": shape[1], "group": group.name, "main_task": group.main.task,
+        "tasks": list(group.task_names), "task_lengths": {}, "pair_lengths": {}, "intervals": {}, "logprob_maps": {},
+        "clean_accuracy": {}, "control": None, "notes": [],
         "maps": {method: {task: values.tolist() for task, values in by_task.items()} for method, by_task in maps.items()},
         "maps_by_length": {},
         "reuse": reuse,

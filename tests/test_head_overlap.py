@@ -227,6 +227,29 @@ def test_the_record_is_written_before_the_reports_are_drawn(run_with_old_results
     assert after[Path("analysis/report.html")] == before[Path("analysis/report.html")] == b"old report"
 
 
+def test_a_narrower_analysis_is_kept_beside_a_fuller_one_never_replacing_it(trained_run, tmp_path):
+    """Issue 21's one rule for results on disk, for analyses: a narrower analysis of the same checkpoint goes
+    beside the fuller one under its own name; readers take the fullest; another checkpoint's replaces it."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    full = analyze(run, methods=["ablation_zero", "ablation_mean"], count=6, lengths=[2, 3], progress=False)
+    narrow = analyze(run, methods=["ablation_zero"], count=4, lengths=[2], progress=False)
+    folder = run / "analysis"
+    assert head_overlap.saved_record(run) == full
+    tag = "ablation_zero.n4.l2"
+    assert json.loads((folder / f"head_overlap.{tag}.json").read_text()) == narrow
+    assert (folder / f"report.{tag}.html").is_file() and (folder / f"ablation_report.{tag}.md").is_file()
+    steps = folder / "steps" / "step_000300.json"
+    assert json.loads(steps.read_text()) == full
+    assert json.loads((folder / "steps" / f"step_000300.{tag}.json").read_text()) == narrow
+    assert head_overlap.fullest_analysis(steps, run)[1] == full
+    fuller = analyze(run, methods=["ablation_zero", "ablation_mean"], count=8, lengths=[2, 3], progress=False)
+    assert head_overlap.saved_record(run) == fuller  # covers the first: replaces it
+    other_step = analyze(run, step=200, methods=["ablation_zero"], count=4, lengths=[2], progress=False)
+    assert head_overlap.saved_record(run) == other_step  # the folder's analysis is the step analysed last
+    assert json.loads(steps.read_text()) == fuller  # each step keeps its own record
+
+
 @pytest.mark.parametrize("module", ["ablation", "patching", "attention", "report", "reuse"])
 def test_every_analysis_module_runs_as_a_command(module):
     done = subprocess.run([sys.executable, "-m", f"interp.{module}", "--help"], capture_output=True, text=True)
