@@ -35,8 +35,7 @@ from interp.groups import load_group
 from interp.head_overlap import analysis_lengths
 from interp.model import build_model
 from interp.patching import corrupted_examples, patch_heads
-from interp.tasks import Examples
-from interp.vocab import default_tokens
+from interp.tasks import Examples, default_tokens
 
 METHODS: dict[str, Callable[[torch.nn.Module, Examples, str], object]] = {
     "ablation_mean": lambda model, examples, task: ablate_heads(model, examples, [AblationKind.MEAN]),

@@ -54,8 +54,8 @@ from interp.data import WHOLE_BATCH, WIDTH_PARTS, MixtureSampler, evaluation_set
 from interp.errors import cli_main
 from interp.evaluate import exact_match, pick_device
 from interp.model import ModelConfig, build_model, fast_logits
+from interp.tasks import default_tokens
 from interp.train import METRICS_FILE, Trainer, answer_loss, autocast_for, computed_precision, training_plan
-from interp.vocab import default_tokens
 
 
 class PlainBlock(nn.Module):

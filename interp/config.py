@@ -17,8 +17,7 @@ from interp.errors import InterpError
 from interp.groups import TaskGroup, load_group
 from interp.model import ModelConfig
 from interp.presets import check_keys, check_number, load_preset
-from interp.tasks import get_task, stable_rng
-from interp.vocab import default_tokens
+from interp.tasks import default_tokens, get_task, stable_rng
 
 PRECISIONS = ("bf16", "fp32")
 CONTEXT_SAMPLE = 64

@@ -79,6 +79,7 @@ from interp import head_overlap
 from interp.errors import InterpError, cli_main
 from interp.evaluate import evaluation_lengths, parse_lengths
 from interp.groups import TaskGroup
+from interp.methods import Method
 from interp.plots import TASK_COLOURS, write_html
 from interp.reuse import DEFAULT_COMPETENCE, PAPER_CAUTION, Protocol
 from interp.run import checkpoint_steps, read_config, resolve_step
@@ -101,7 +102,7 @@ from interp.stats import (
 )
 from interp.storage import write_json
 
-METHODS = tuple(method.value for method in head_overlap.Method)
+METHODS = tuple(method.value for method in Method)
 SCORES = {
     "mean_abs_diff": ("rho > 0", "mean |map_main − map_aux| over heads; lower = more reuse"),
     "spearman": ("rho < 0", "Spearman rank agreement of the two maps; higher = more reuse"),
@@ -110,7 +111,7 @@ SCORES = {
                               "labelled layout-free distance); lower = more reuse"),
 }
 """Each score: the sign of ρ(GG, score) that supports reuse, and what it measures."""
-ATTENTION = head_overlap.Method.ATTENTION.value
+ATTENTION = Method.ATTENTION.value
 MIN_POINTS = 5
 """Fewer included checkpoints (within a run) than this earn a caution."""
 POSITIONAL_SYMBOLS = {"rope": "circle", "nope": "diamond"}

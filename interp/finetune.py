@@ -82,7 +82,7 @@ from interp.plots import SEQUENTIAL_SCALE, TASK_COLOURS, mark_training_lengths, 
 from interp.presets import models_dir, read_toml
 from interp.run import CONFIG_FILE, checkpoint_steps, read_config
 from interp.storage import write_json
-from interp.tasks import get_task, stable_rng
+from interp.tasks import default_tokens, get_task, stable_rng
 from interp.train import (
     add_training_arguments,
     check_new_run_directory,
@@ -90,7 +90,7 @@ from interp.train import (
     train_run,
     training_overrides,
 )
-from interp.vocab import DIGITS, LETTERS, SPECIALS, Tokenizer, default_tokens
+from interp.vocab import DIGITS, LETTERS, SPECIALS, Tokenizer
 
 DEFAULT_RECIPE = "default"
 RECIPES = "finetune"

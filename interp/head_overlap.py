@@ -59,7 +59,6 @@ map}}}, "intervals": {METHOD: {TASK: {"lo", "hi"}}}, "logprob_maps", "reuse": {M
 from __future__ import annotations
 
 import argparse
-import enum
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -78,6 +77,7 @@ from interp.data import DEFAULT_TEST_SEED, evaluation_set
 from interp.errors import InterpError, cli_main
 from interp.evaluate import evaluation_lengths, exact_match, format_lengths, parse_lengths, pick_device
 from interp.groups import TaskGroup
+from interp.methods import FAMILIES, Method, parse_methods
 from interp.patching import MIN_LOGPROB_GAP, PatchingResult, corrupted_examples, patch_heads
 from interp.report import ablation_markdown, report_html, summary_table
 from interp.reuse import (
@@ -97,8 +97,8 @@ from interp.reuse import (
 from interp.run import checkpoint_stem, model_at, read_config, resolve_step
 from interp.stats import spearman
 from interp.storage import check_writable, fullest_result, read_json, save_result, write_text
-from interp.tasks import Examples
-from interp.vocab import Tokenizer, check_compatible
+from interp.tasks import Examples, check_compatible
+from interp.vocab import Tokenizer
 
 DEFAULT_COUNT = 128
 """Test examples per task and length (modest, for the CPU)."""
@@ -110,54 +110,8 @@ RECORD_KEYS = {"step", "n_layers", "n_heads", "group", "main_task", "tasks", "se
 """What every record of this version holds (readers refuse anything else with one line)."""
 
 
-class Method(enum.Enum):
-    """A way to measure which heads a task uses, or (``attention``) how two tasks' heads differ."""
-
-    ABLATION_MEAN = "ablation_mean"
-    """Accuracy drop when the head's output is replaced by its per-position mean (the paper's map)."""
-    ABLATION_ZERO = "ablation_zero"
-    """Accuracy drop when the head's output is zeroed."""
-    ABLATION_RESAMPLE = "ablation_resample"
-    """Accuracy drop when the head's output comes from another example of the same length."""
-    PATCHING = "patching"
-    """Normalised recovery of the clean answer's log-prob when the head's clean output is patched in."""
-    ATTRIBUTION = "attribution"
-    """Attribution patching: the first-order estimate of ``patching`` from one forward and one backward."""
-    ATTENTION = "attention"
-    """The paper's attention difference between two tasks: per head Σ|Ā_A − Ā_B| of their mean attention
-    patterns (on their common part, or a labelled layout-free distance where they have none); no per-task map."""
-    ATTENTION_FOCUS = "attention_focus"
-    """Attention focus, a diagnostic: 1 − normalised entropy of the answer-predicting queries' attention."""
-
-
-MAP_METHODS = tuple(method for method in Method if method is not Method.ATTENTION)
-"""Methods that give one layer × head map per task (scored pairwise by :mod:`interp.reuse`)."""
-FAMILIES: dict[str, tuple[Method, ...]] = {
-    "ablation": (Method.ABLATION_MEAN, Method.ABLATION_ZERO, Method.ABLATION_RESAMPLE),
-    "patching": (Method.PATCHING, Method.ATTRIBUTION),
-    "attention": (Method.ATTENTION, Method.ATTENTION_FOCUS),
-}
 ABLATION_KINDS = {Method.ABLATION_MEAN: AblationKind.MEAN, Method.ABLATION_ZERO: AblationKind.ZERO,
                   Method.ABLATION_RESAMPLE: AblationKind.RESAMPLE}
-
-
-def parse_methods(methods: Sequence[str] | None) -> list[Method]:
-    """Family names (ablation, patching, attention) and method names → methods in canonical order."""
-    if methods is None:
-        return list(Method)
-    chosen: set[Method] = set()
-    accepted = [*FAMILIES, *(method.value for method in Method)]
-    for name in methods:
-        name = name.strip()
-        if name in FAMILIES:
-            chosen.update(FAMILIES[name])
-        elif name in {method.value for method in Method}:
-            chosen.add(Method(name))
-        else:
-            raise InterpError(f"unknown method {name!r} (accepted: {', '.join(accepted)})")
-    if not chosen:
-        raise InterpError(f"no method chosen (accepted: {', '.join(accepted)})")
-    return [method for method in Method if method in chosen]
 
 
 def resolve_tasks(group: TaskGroup, tasks: Sequence[str] | None) -> list[str]:
@@ -681,6 +635,27 @@ def saved_analysis_parser(prog: str, description: str) -> argparse.ArgumentParse
                         default=Protocol.COMPETENT.value,
                         help="the analysis made with this protocol (paper: analysis/paper/)")
     return parser
+
+
+@cli_main
+def report_main(argv: list[str] | None = None) -> None:
+    """``python -m interp.report``: redraw a saved analysis's reports without measuring it again."""
+    parser = saved_analysis_parser("python -m interp.report", "Redraw a saved head-reuse analysis's report.html "
+                                   "and ablation_report.md without measuring it again.")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where the attention patterns the report draws are measured again")
+    args = parser.parse_args(argv)
+    into = redraw_reports(args.run, args.family, args.device, args.protocol)
+    print(f"wrote {into}/report.html, ablation_report.md")
+
+
+@cli_main
+def reuse_main(argv: list[str] | None = None) -> None:
+    """``python -m interp.reuse``: print a saved analysis's reuse table."""
+    parser = saved_analysis_parser("python -m interp.reuse", "Print the reuse scores of a saved head-reuse analysis "
+                                   "(python -m interp.head_overlap measures them).")
+    args = parser.parse_args(argv)
+    print(summary_table(saved_record(args.run, args.family, args.protocol)))
 
 
 @cli_main

@@ -29,7 +29,8 @@ from interp.config import RunConfig
 from interp.errors import InterpError
 from interp.model import build_from_architecture, build_model, load_weights
 from interp.storage import read_json
-from interp.vocab import Tokenizer, check_compatible
+from interp.tasks import check_compatible
+from interp.vocab import Tokenizer
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_PATTERN = re.compile(r"step_(\d{6,})\.json$")

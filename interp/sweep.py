@@ -103,7 +103,7 @@ from interp.model import ModelConfig
 from interp.presets import check_keys, read_toml
 from interp.run import CONFIG_FILE, checkpoint_steps, read_config
 from interp.storage import RunLock, check_writable, read_json, write_json, write_text
-from interp.vocab import default_tokens
+from interp.tasks import default_tokens
 
 STATUS_FILE = "sweep.json"
 STOP_FILE = ".stop"

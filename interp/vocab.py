@@ -3,9 +3,10 @@
 One token per special (``<pad>``, ``<bos>``, ``<eos>``), digit ``0-9``, letter ``a-z A-Z``, symbol
 ``+ - * = | : ; ? > ,``, maze node ``[1]`` … ``[64]`` and task token (``<add>``, ``<copy>``, …).
 
-Ids are fixed for everything but the task tokens, which follow in the order tasks are registered, so
-adding a task appends a token and changes no existing id. A run stores its vocabulary (the token list)
-in ``config.json``; :func:`check_compatible` refuses a run whose tokens do not match this code's.
+Ids are fixed for everything but the task tokens, which follow in the order tasks are registered (the
+task registry, :mod:`interp.tasks`, assigns them and assembles the whole vocabulary), so adding a task
+appends a token and changes no existing id. A run stores its vocabulary (the token list) in
+``config.json``; :func:`tokenizer_for` refuses a run whose tokens do not match this code's.
 
 Tokenizing is greedy and unambiguous: ``<`` starts a ``<name>`` token, ``[`` starts a node token, any
 other character is one token. ``decode(encode(s)) == s`` for every string made of vocabulary tokens.
@@ -35,27 +36,9 @@ SYMBOL_ID = {symbol: LETTER_0 + len(LETTERS) + index for index, symbol in enumer
 NODE_1 = LETTER_0 + len(LETTERS) + len(SYMBOLS)
 """Id of node token ``[1]``; node ``[k]`` has id ``NODE_1 + k - 1``."""
 
-_TASK_NAMES: list[str] = []
-
-
 def task_token(name: str) -> str:
     """The task token's text, e.g. ``<add>``."""
     return f"<{name}>"
-
-
-def add_task_token(name: str) -> int:
-    """Append the token of a newly registered task and return its id."""
-    if name in _TASK_NAMES:
-        raise ValueError(f"task token <{name}> already exists")
-    _TASK_NAMES.append(name)
-    return len(BASE_TOKENS) + len(_TASK_NAMES) - 1
-
-
-def default_tokens() -> tuple[str, ...]:
-    """Every token of the current code: the fixed ones, then one task token per registered task."""
-    import interp.tasks  # noqa: F401  (registers every task, and with it its token)
-
-    return BASE_TOKENS + tuple(task_token(name) for name in _TASK_NAMES)
 
 
 class Tokenizer:
@@ -69,10 +52,6 @@ class Tokenizer:
         self.token_to_id = {token: index for index, token in enumerate(tokens)}
         self._strings = np.array(tokens, dtype=object)
         self.pad_id, self.bos_id, self.eos_id = PAD, BOS, EOS
-
-    @classmethod
-    def default(cls) -> Tokenizer:
-        return cls(default_tokens())
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -104,10 +83,11 @@ class Tokenizer:
         return "".join(self._strings[ids])
 
 
-def check_compatible(saved_tokens: Sequence[str]) -> Tokenizer:
-    """The tokenizer for a run saved with ``saved_tokens``; refuses one this code would read differently."""
-    current = default_tokens()
-    saved = tuple(saved_tokens)
+def tokenizer_for(saved_tokens: Sequence[str], current_tokens: Sequence[str]) -> Tokenizer:
+    """The tokenizer for a run saved with ``saved_tokens``; refuses one that ``current_tokens`` (this code's
+    vocabulary, ``interp.tasks.default_tokens``) would read differently. A run made before a task was added
+    has a prefix of the current tokens and reads the same."""
+    current, saved = tuple(current_tokens), tuple(saved_tokens)
     if current[: len(saved)] != saved:
         at = next((i for i, (a, b) in enumerate(zip(saved, current)) if a != b), len(current))
         run_token = saved[at] if at < len(saved) else "nothing"

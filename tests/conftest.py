@@ -21,9 +21,9 @@ TINY_GROUP = Path(__file__).parent / "groups" / "tiny.toml"
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from interp.vocab import Tokenizer
+    from interp.tasks import default_tokenizer
 
-    return Tokenizer.default()
+    return default_tokenizer()
 
 
 def train_micro(run_dir: Path, group=TINY_GROUP, seed: int = 0, steps: int = 300, positional=None,

@@ -11,7 +11,7 @@ from interp.data import evaluation_set
 from interp.errors import InterpError
 from interp.evaluate import exact_match
 from interp.model import ModelConfig, build_model
-from interp.vocab import default_tokens
+from interp.tasks import default_tokens
 
 UNTRAINED = ModelConfig(n_layers=2, n_heads=3, d_model=48, d_head=16, d_mlp=64, n_ctx=256)
 """Three heads per layer, so two heads per pass leave a remainder pass."""

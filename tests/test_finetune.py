@@ -39,8 +39,9 @@ from interp.model import (
     supports_fast_path,
 )
 from interp.run import checkpoint_steps, load_run, read_config
+from interp.tasks import default_tokens
 from interp.train import Trainer, train_run
-from interp.vocab import Tokenizer, default_tokens
+from interp.vocab import Tokenizer
 
 CHARACTERS = string.ascii_letters + string.digits + "+-*=|:;?>,<[]"
 TRAINING = TrainConfig(steps=24, batch_size=16, lr=1e-3, log_every=4, eval_every=12, eval_count=4,

@@ -11,8 +11,9 @@ import pytest
 import interp.head_overlap as head_overlap
 from interp.errors import InterpError
 from interp.groups import load_group
-from interp.head_overlap import MAP_METHODS as MAP_METHODS_ENUM
-from interp.head_overlap import Method, analysis_lengths, analyze, main, parse_methods, spread_lengths
+from interp.head_overlap import analysis_lengths, analyze, main, spread_lengths
+from interp.methods import MAP_METHODS as MAP_METHODS_ENUM
+from interp.methods import Method, parse_methods
 from interp.reuse import Protocol
 from interp.storage import write_json
 
@@ -258,8 +259,7 @@ def test_every_analysis_module_runs_as_a_command(module):
 
 
 def test_one_family_alone_keeps_the_full_analysis_and_a_saved_one_is_redrawn_and_printed(trained_run, tmp_path, capsys):
-    from interp.report import main as report_main
-    from interp.reuse import main as reuse_main
+    from interp.head_overlap import report_main, reuse_main
 
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)

@@ -239,15 +239,25 @@ def snapshot(folder: Path) -> dict[str, tuple]:
     return found
 
 
+ENTRY_POINTS = {"tasks": ("interp.tasks.__main__", "main"), "report": ("interp.head_overlap", "report_main"),
+                "reuse": ("interp.head_overlap", "reuse_main")}
+"""Commands whose ``python -m`` entry runs a function of another module (``interp/report/__main__.py``)."""
+
+
+def entry_point(command: str):
+    """The function ``python -m interp.COMMAND`` runs."""
+    module, function = ENTRY_POINTS.get(command, (f"interp.{command}", "main"))
+    return getattr(importlib.import_module(module), function)
+
+
 def run_row(row: Row, args: list[str], capsys) -> tuple[int, str]:
     if row.process:
         paths = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))  # this checkout's interp
         result = subprocess.run([sys.executable, "-m", f"interp.{row.command}", *args], capture_output=True, text=True,
                                 timeout=60, env={**os.environ, "PYTHONPATH": paths})
         return result.returncode, result.stderr
-    module = importlib.import_module("interp.tasks.__main__" if row.command == "tasks" else f"interp.{row.command}")
     with pytest.raises(SystemExit) as exited:
-        module.main(args)
+        entry_point(row.command)(args)
     return exited.value.code, capsys.readouterr().err
 
 

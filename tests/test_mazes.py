@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 from reference import NODE, bfs_path, check_tree, dfs_trace, grid_neighbours, nodes_of, parse_maze_body
 from scipy.stats import chi2_contingency, chisquare
 
-from interp.tasks import TASKS, get_task, stable_rng
-from interp.vocab import EOS, Tokenizer
+from interp.tasks import TASKS, default_tokenizer, get_task, stable_rng
+from interp.vocab import EOS
 
 MAZE_TASKS = ["path", "dfs"]
 EXAMPLE = re.compile(r"<bos><(path|dfs)>(.*)<\1>(.*)<eos>(?:<pad>)*")
-TOKENIZER = Tokenizer.default()
+TOKENIZER = default_tokenizer()
 
 
 def parse(row_tokens):

@@ -17,8 +17,7 @@ from interp.patching import (
     splice_prompts,
 )
 from interp.stats import spearman
-from interp.tasks import TASKS, get_task, stable_rng
-from interp.vocab import default_tokens
+from interp.tasks import TASKS, default_tokens, get_task, stable_rng
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,10 @@ from hypothesis import strategies as st
 from reference import ARITHMETIC, MAZES, STRINGS, check_record, operand_lengths
 from scipy.stats import chisquare
 
-from interp.tasks import TASKS, get_task, stable_rng
+from interp.tasks import TASKS, default_tokenizer, get_task, stable_rng
 from interp.tasks.__main__ import example_records
 from interp.tasks.arithmetic import multiplication_layout
 from interp.tasks.base import assemble
-from interp.vocab import Tokenizer
 
 SPEC_TASKS = ["add", "nocarry", "carry", "sub", "mul", "copyfirst", "copy", "reverse", "capitalize",
               "capreverse", "mqar", "path", "dfs"]
@@ -24,7 +23,7 @@ SPEC_TASKS = ["add", "nocarry", "carry", "sub", "mul", "copyfirst", "copy", "rev
 
 def records(task, length, count, seed, split="test"):
     examples = get_task(task).sample(stable_rng(seed, task, split), count, length, exact=split == "test")
-    return example_records(task, examples, Tokenizer.default())
+    return example_records(task, examples, default_tokenizer())
 
 
 def test_registry_has_every_spec_task_with_its_token(tokenizer):
@@ -79,7 +78,7 @@ def mul_records(pairs):
     b = np.array([[int(digit) for digit in str(b)[::-1]] for _, b in pairs])
     counts = np.array([len(str(a)) for a, _ in pairs])
     examples = assemble(get_task("mul").token_id, multiplication_layout(a, counts, b), len(pairs))
-    return example_records("mul", examples, Tokenizer.default())
+    return example_records("mul", examples, default_tokenizer())
 
 
 def test_mul_generator_gives_the_spec_examples():

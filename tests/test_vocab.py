@@ -3,7 +3,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from interp.errors import InterpError
-from interp.vocab import BASE_TOKENS, NODES, Tokenizer, check_compatible, default_tokens
+from interp.tasks import check_compatible, default_tokenizer, default_tokens
+from interp.vocab import BASE_TOKENS, NODES
 
 
 def test_every_token_is_one_token(tokenizer):
@@ -18,7 +19,7 @@ def test_every_token_is_one_token(tokenizer):
 
 @given(st.lists(st.sampled_from(default_tokens()), max_size=60))
 def test_encode_decode_round_trip(tokens):
-    tokenizer = Tokenizer.default()
+    tokenizer = default_tokenizer()
     text = "".join(tokens)
     ids = tokenizer.encode(text)
     assert tokenizer.decode(ids) == text

@@ -15,7 +15,7 @@ import json
 import sys
 
 from interp.errors import InterpError, cli_main
-from interp.tasks import TASKS, Examples, get_task, stable_rng
+from interp.tasks import TASKS, Examples, default_tokenizer, get_task, stable_rng
 from interp.vocab import Tokenizer
 
 SAMPLE_LIMIT = 10_000_000
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     examples = task.sample(stable_rng(args.seed, task.name, args.split), args.count, args.length,
                            exact=args.split == "test")
     out = sys.stdout
-    for record in example_records(task.name, examples, Tokenizer.default()):
+    for record in example_records(task.name, examples, default_tokenizer()):
         out.write(json.dumps(record) + "\n")
 
 

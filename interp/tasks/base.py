@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from interp.errors import InterpError
-from interp.vocab import BOS, EOS, PAD, SYMBOL_ID, add_task_token, task_token
+from interp.vocab import BASE_TOKENS, BOS, EOS, PAD, SYMBOL_ID
 
 DOMAINS = ("arithmetic", "strings", "mazes")
 LENGTH_LIMIT = 4096
@@ -120,10 +120,6 @@ class Task:
     max_length: int | None = None
 
     @property
-    def token(self) -> str:
-        return task_token(self.name)
-
-    @property
     def longest(self) -> int:
         """The longest length accepted: the task's own maximum, else :data:`LENGTH_LIMIT`."""
         return LENGTH_LIMIT if self.max_length is None else self.max_length
@@ -163,7 +159,7 @@ def register_task(
     def decorator(build: Callable[[np.random.Generator, int, int, bool], Layout]) -> Task:
         if name in TASKS:
             raise ValueError(f"task {name!r} is registered twice")
-        task = Task(name, domain, description, build, add_task_token(name), min_length, max_length)
+        task = Task(name, domain, description, build, len(BASE_TOKENS) + len(TASKS), min_length, max_length)
         TASKS[name] = task
         return task
 

@@ -52,7 +52,6 @@ import numpy as np
 from jaxtyping import Bool, Float
 from scipy.stats import hypergeom
 
-from interp.errors import cli_main
 from interp.stats import spearman
 
 MapEstimator = Callable[[np.ndarray | slice], np.ndarray]
@@ -235,18 +234,3 @@ def reuse_with_intervals(
     for name in ("mean_abs_diff", "spearman", "jaccard_top_k"):
         scores[f"{name}_ci"] = percentile_interval(np.array([draw[name] for draw in draws]), confidence)
     return scores
-
-
-@cli_main
-def main(argv: list[str] | None = None) -> None:
-    from interp.head_overlap import saved_analysis_parser, saved_record  # it imports this module
-    from interp.report import summary_table
-
-    parser = saved_analysis_parser("python -m interp.reuse", "Print the reuse scores of a saved head-reuse analysis "
-                                   "(python -m interp.head_overlap measures them).")
-    args = parser.parse_args(argv)
-    print(summary_table(saved_record(args.run, args.family, args.protocol)))
-
-
-if __name__ == "__main__":
-    main()

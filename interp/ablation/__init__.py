@@ -281,9 +281,3 @@ def replacement(
     if kind is AblationKind.MEAN:
         return lambda layer: means[layer].expand(shape)
     return lambda layer: donor_outputs[layer]
-
-
-if __name__ == "__main__":  # python -m interp.ablation --run DIR: interp.head_overlap with this family alone
-    from interp.head_overlap import main
-
-    main(family="ablation")

@@ -343,9 +343,3 @@ def difference_note(
                           f"[:{side}, :{side}], prompt of {first.prompt_end} tokens")
     return (f"{a} and {b} answers differ in length: Σ|ΔĀ| on the common part, the square of the prompt and the "
             f"answer positions up to the shorter sequence's end ({'; '.join(parts)}){tail}")
-
-
-if __name__ == "__main__":  # python -m interp.attention --run DIR: interp.head_overlap with this family alone
-    from interp.head_overlap import main
-
-    main(family="attention")

@@ -25,25 +25,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.attention import AttentionForm, AttentionStats
-from interp.errors import cli_main
+from interp.methods import Method
 from interp.plots import html_document, sequential_heatmap, signed_heatmap
 from interp.vocab import Tokenizer
 
-SIGNED_METHODS = ("ablation_mean", "ablation_zero", "ablation_resample", "patching", "attribution")
-MAP_UNITS = {
-    "ablation_mean": "accuracy drop", "ablation_zero": "accuracy drop", "ablation_resample": "accuracy drop",
-    "patching": "recovery", "attribution": "recovery (est.)", "attention_focus": "focus",
-}
-METHOD_TITLES = {
-    "ablation_mean": "Mean ablation: drop in exact-match accuracy (clean − ablated)",
-    "ablation_zero": "Zero ablation: drop in exact-match accuracy (clean − ablated)",
-    "ablation_resample": "Resample ablation: drop in exact-match accuracy (clean − ablated)",
-    "patching": "Activation patching: normalised recovery of the clean answer log-prob (0 corrupted, 1 clean)",
-    "attribution": "Attribution patching: first-order estimate of the normalised recovery",
-    "attention_focus": "Attention focus (diagnostic): 1 − normalised entropy of the answer-predicting queries "
-                       "(0 uniform, 1 one token)",
-}
-ATTENTION = "attention"
+ATTENTION = Method.ATTENTION.value
 """The method whose pair scores are the paper's attention difference (no per-task map)."""
 LAYOUT_FREE = AttentionForm.LAYOUT_FREE.value
 """The attention difference's fallback form, in other units (Jensen–Shannon distance)."""
@@ -219,13 +205,13 @@ def settings_html(record: dict[str, Any]) -> str:
 def method_figures(record: dict[str, Any], method: str) -> list[go.Figure]:
     """A map method's per-task maps and its pairs' difference maps (each over its own lengths), where defined."""
     maps = {task: as_array(values) for task, values in record["maps"][method].items() if values is not None}
-    signed = method in SIGNED_METHODS
-    figures = [map_grid(record, maps, METHOD_TITLES[method], MAP_UNITS[method], signed)] if maps else []
+    definition = Method(method)
+    figures = [map_grid(record, maps, definition.title, definition.unit, definition.signed)] if maps else []
     differences = {pair: as_array(scores["difference_map"]) for pair, scores in record["reuse"][method].items()
                    if scores.get("difference_map") is not None}
     if differences:
         figures.append(map_grid(record, differences, f"{method}: difference maps (A − B) over each pair's lengths",
-                                f"Δ {MAP_UNITS[method]}", signed=True))
+                                f"Δ {definition.unit}", signed=True))
     return figures
 
 
@@ -286,7 +272,7 @@ def task_section(record: dict[str, Any], task: str) -> list[str]:
     if record["maps"][lead][task] is None:
         return [*lines, f"No map: {choice['reason']}.", ""]
     ranked = top_heads(as_array(record["maps"][lead][task]))
-    lines += [f"Heads ranked by {lead} ({MAP_UNITS[lead]}) over lengths {lengths_text(choice['lengths'])}; 95% "
+    lines += [f"Heads ranked by {lead} ({Method(lead).unit}) over lengths {lengths_text(choice['lengths'])}; 95% "
               "bootstrap intervals over examples.", ""]
     columns = [*methods, *(f"{method} log-prob drop" for method in record["logprob_maps"])]
     lines += ["| head | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
@@ -336,7 +322,7 @@ def reuse_sentence(method: str, pair: str, scores: dict[str, Any], lengths: Sequ
         order = "shows no clear agreement (the interval includes 0)"
     return (f"- **{method}**, {a} vs {b} (lengths {lengths_text(lengths)}): the maps differ by "
             f"{format_ci(scores['mean_abs_diff'], scores['mean_abs_diff_ci'])} per head on average "
-            f"({MAP_UNITS.get(method, method)}); the ranking of heads {order}: Spearman ρ = "
+            f"({Method(method).unit}); the ranking of heads {order}: Spearman ρ = "
             f"{format_ci(rho, rho_interval, 2)}; {overlap_words(scores)}.")
 
 
@@ -415,20 +401,3 @@ def summary_table(record: dict[str, Any]) -> str:
         lines.append(f"attribution vs exact patching, {task}: Spearman ρ = {format_ci(value['spearman'], None, 2)}")
     lines += [f"note: {note}" for note in record["notes"]]
     return "\n".join(lines)
-
-
-@cli_main
-def main(argv: list[str] | None = None) -> None:
-    from interp.head_overlap import redraw_reports, saved_analysis_parser  # it imports this module
-
-    parser = saved_analysis_parser("python -m interp.report", "Redraw a saved head-reuse analysis's report.html "
-                                   "and ablation_report.md without measuring it again.")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="where the attention patterns the report draws are measured again")
-    args = parser.parse_args(argv)
-    into = redraw_reports(args.run, args.family, args.device, args.protocol)
-    print(f"wrote {into}/report.html, ablation_report.md")
-
-
-if __name__ == "__main__":
-    main()

@@ -176,9 +176,3 @@ def attribution_scores(
     estimate = torch.stack([((clean - z.detach()) * gradient).sum(dim=(1, 3))
                             for clean, z, gradient in zip(clean_outputs, outputs, gradients)])  # layer batch head
     return logprob.detach().double().cpu().numpy(), estimate.permute(0, 2, 1).double().cpu().numpy()
-
-
-if __name__ == "__main__":  # python -m interp.patching --run DIR: interp.head_overlap with this family alone
-    from interp.head_overlap import main
-
-    main(family="patching")
