@@ -16,7 +16,7 @@ from typing import Any
 from interp.errors import InterpError
 from interp.groups import TaskGroup, load_group
 from interp.model import ModelConfig
-from interp.presets import check_keys, check_number, load_preset
+from interp.presets import check_keys, check_number, load_preset, typed_fields
 from interp.tasks import default_tokens, get_task, stable_rng
 
 PRECISIONS = ("bf16", "fp32")
@@ -53,7 +53,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, table: dict[str, Any], where: str = "training") -> TrainConfig:
         check_keys(table, {field.name for field in fields(cls)}, where)
-        config = cls(**table)
+        config = cls(**typed_fields(cls, table, where))
         config.validate(where)
         return config
 
@@ -77,7 +77,8 @@ class TrainConfig:
             raise InterpError(f"{where}: precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
 
     def replace(self, **changes: Any) -> TrainConfig:
-        config = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        given = {name: value for name, value in changes.items() if value is not None}
+        config = dataclasses.replace(self, **typed_fields(TrainConfig, given, "command line"))
         config.validate("command line")
         return config
 

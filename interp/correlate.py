@@ -155,7 +155,8 @@ class RunSeries:
     """One run's checkpoints: GG, transfer-window accuracy, learned, and reuse scores (method → score → values)."""
 
     label: str
-    path: Path
+    path: Path | None
+    """None for a series made by hand (tests, simulations)."""
     group: TaskGroup
     positional: str
     seed: int

@@ -35,7 +35,7 @@ import bisect
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import Self
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -57,6 +57,9 @@ def bucket_width(width: int) -> int:
     return -(-width // 128) * 128
 
 
+SomeBatch = TypeVar("SomeBatch", bound="BatchTensors")
+
+
 class BatchTensors:
     """What every batch layout shares: its tensor fields, then ``real_tokens`` (the non-pad token count)."""
 
@@ -70,7 +73,7 @@ class BatchTensors:
     def tensors(self) -> tuple[Tensor, ...]:
         return tuple(getattr(self, field.name) for field in fields(self) if field.name != "real_tokens")
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> Self:
+    def to(self: SomeBatch, device: torch.device | str, non_blocking: bool = False) -> SomeBatch:
         return type(self)(*(t.to(device, non_blocking=non_blocking) for t in self.tensors()), self.real_tokens)
 
 

@@ -52,7 +52,7 @@ import math
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, no_type_check
 
 import numpy as np
 import torch
@@ -64,7 +64,7 @@ from torch import Tensor
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from interp.errors import InterpError
-from interp.presets import check_keys, check_number
+from interp.presets import check_keys, check_number, typed_fields
 
 POSITIONAL = ("rope", "nope", "learned")
 """Rotary; none at all (a zero, frozen absolute embedding); a trained absolute embedding (GPT-2 style)."""
@@ -92,7 +92,7 @@ class ModelConfig:
         missing = [name for name in ("n_layers", "n_heads", "d_model", "d_head", "d_mlp") if name not in table]
         if missing:
             raise InterpError(f"{where}: missing {', '.join(missing)}")
-        config = cls(**table)
+        config = cls(**typed_fields(cls, table, where))
         for name in ("n_layers", "n_heads", "d_model", "d_head", "d_mlp", "n_ctx"):
             value = getattr(config, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -158,10 +158,12 @@ def initialise(model: HookedTransformer, seed: int) -> None:
             parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
 
 
+@no_type_check  # traced by torch.compile, which cannot trace a run-time type check
 def rms_norm(x: Float[Tensor, "... d"], weight: Float[Tensor, " d"], eps: float) -> Float[Tensor, "... d"]:
     return x / (x.pow(2).mean(-1, keepdim=True) + eps).sqrt() * weight
 
 
+@no_type_check  # traced by torch.compile, which cannot trace a run-time type check
 def rotate(x: Float[Tensor, "... d"], cos: Tensor, sin: Tensor) -> Float[Tensor, "... d"]:
     """Rotary embedding exactly as TransformerLens applies it (GPT-NeoX halves)."""
     half = x.shape[-1] // 2
@@ -181,12 +183,14 @@ class EmbeddingLookup(torch.autograd.Function):
     """
 
     @staticmethod
+    @no_type_check  # traced by torch.compile
     def forward(ctx, tokens: Int[Tensor, "batch pos"], W_E: Float[Tensor, "d_vocab d_model"]) -> Tensor:
         ctx.save_for_backward(tokens)
         ctx.d_vocab, ctx.dtype = W_E.shape[0], W_E.dtype
         return F.embedding(tokens, W_E)
 
     @staticmethod
+    @no_type_check  # traced by torch.compile
     def backward(ctx, grad: Float[Tensor, "batch pos d_model"]) -> tuple[None, Tensor]:
         (tokens,) = ctx.saved_tensors
         with torch.autocast(grad.device.type, enabled=False):
@@ -195,6 +199,7 @@ class EmbeddingLookup(torch.autograd.Function):
             return None, (one_hot.T @ grad.flatten(0, -2).float()).to(ctx.dtype)
 
 
+@no_type_check  # traced by torch.compile, which cannot trace a run-time type check
 def fast_logits(model: HookedTransformer, tokens: Int[Tensor, "batch pos"],
                 positions: Int[Tensor, "batch pos"] | None = None,
                 segments: Int[Tensor, "batch pos"] | None = None) -> Float[Tensor, "batch pos d_vocab"]:

@@ -7,6 +7,7 @@ A preset is a file, never code. Commands take a preset's name or a path to a TOM
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -71,3 +72,23 @@ def check_number(value: Any, name: str, where: str) -> None:
     """A preset's or flag's real number: an int or float that is finite (not text, a boolean, inf or nan)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InterpError(f"{where}: {name} must be a finite number, got {value!r}")
+
+
+def typed_fields(cls: type, table: dict[str, Any], where: str) -> dict[str, Any]:
+    """``table``'s values checked against the dataclass ``cls``'s declared types before it is built: a number
+    for a ``float`` field (an integer such as ``weight_decay = 0`` made a float), an integer for an ``int`` one,
+    ``true``/``false`` for a ``bool`` one, text for a ``str`` one; anything else is one clear line."""
+    declared = {field.name: str(field.type) for field in dataclasses.fields(cls)}
+    checked = dict(table)
+    for name, value in table.items():
+        kind = declared.get(name)
+        if kind == "float":
+            check_number(value, name, where)
+            checked[name] = float(value)
+        elif kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InterpError(f"{where}: {name} must be an integer, got {value!r}")
+        elif kind == "bool" and not isinstance(value, bool):
+            raise InterpError(f"{where}: {name} must be true or false, got {value!r}")
+        elif kind == "str" and not isinstance(value, str):
+            raise InterpError(f"{where}: {name} must be text, got {value!r}")
+    return checked

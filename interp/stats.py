@@ -69,7 +69,7 @@ training will correlate in every run, and the seed-level test will then call tha
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from functools import lru_cache
 from itertools import permutations
 
@@ -84,6 +84,10 @@ from scipy.stats import (
     wilcoxon,
 )
 
+Series = Sequence[float | int | np.number | None] | np.ndarray
+"""Numbers, one per unit (checkpoint, seed, run): a list (None where missing) or an array (NaN where missing)."""
+Groups = Sequence[Hashable] | np.ndarray
+"""One group label per unit."""
 TIE_TOLERANCE = 1e-10
 """Permuted statistics within this (relative) distance of the observed one count as at least as extreme."""
 FISHER_Z_CLIP = 0.999
@@ -141,7 +145,7 @@ def bootstrap_interval(
 
 
 def bootstrap_mean(
-    values: Sequence[float], n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
+    values: Series, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
 ) -> tuple[float, tuple[float, float]]:
     """The mean of ``values`` (e.g. one number per seed) and its percentile bootstrap interval."""
     array = np.asarray(values, dtype=float)
@@ -152,7 +156,7 @@ def bootstrap_mean(
     return float(array.mean()), interval
 
 
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
+def spearman(x: Series, y: Series) -> float:
     """Spearman's ρ (NaN when either side is constant)."""
     rx, ry = rankdata(x), rankdata(y)
     if np.ptp(rx) == 0 or np.ptp(ry) == 0:
@@ -178,7 +182,7 @@ def permutation_orderings(n: int, n_permutations: int, seed: int) -> tuple[np.nd
 
 
 def permutation_pvalue(
-    x: np.ndarray, y: np.ndarray, statistic: Callable[[np.ndarray, np.ndarray], float] = spearman,
+    x: Series, y: Series, statistic: Callable[[np.ndarray, np.ndarray], float] = spearman,
     n_permutations: int = 10_000, seed: int = 0,
 ) -> float:
     """Two-sided p-value of ``statistic(x, y)`` against re-pairings of y with x.
@@ -204,7 +208,7 @@ def permutation_pvalue(
 
 
 def spearman_test(
-    x: Sequence[float | None], y: Sequence[float | None], n_permutations: int = 10_000,
+    x: Series, y: Series, n_permutations: int = 10_000,
     n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
 ) -> dict[str, float | int | list[float] | None]:
     """``{"rho", "p", "ci": [lo, hi], "n"}`` for the pairs where both values are finite (None when undefined).
@@ -223,7 +227,7 @@ def spearman_test(
     return {"rho": none_if_nan(rho), "p": none_if_nan(p), "ci": [none_if_nan(lo), none_if_nan(hi)], "n": n}
 
 
-def complete_pairs(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray]:
+def complete_pairs(x: Series, y: Series) -> tuple[np.ndarray, np.ndarray]:
     """The (x, y) pairs where both values are finite, as two float arrays."""
     keep = [i for i, (a, b) in enumerate(zip(x, y, strict=True)) if finite(a) and finite(b)]
     return np.array([x[i] for i in keep], dtype=float), np.array([y[i] for i in keep], dtype=float)
@@ -299,7 +303,7 @@ def conditional_surrogate_pvalue(
 def ar1_surrogate_pvalue(
     x: np.ndarray, y: np.ndarray, n_surrogates: int = 9999, seed: int | np.random.Generator = 0,
     confidence: float = 0.95,
-) -> dict[str, np.ndarray]:
+) -> dict[str, float | np.ndarray]:
     """The within-run p (the larger of the two conditional p-values), vectorised over rows of x and y.
 
     ``{"p", "p_given_x", "p_given_y", "null_band"}``: p_given_x surrogates y with x held fixed; the band
@@ -314,7 +318,7 @@ def ar1_surrogate_pvalue(
 
 
 def within_run_test(
-    x: Sequence[float | None], y: Sequence[float | None], n_surrogates: int = 9999, confidence: float = 0.95,
+    x: Series, y: Series, n_surrogates: int = 9999, confidence: float = 0.95,
     seed: int = 0,
 ) -> dict[str, object]:
     """Spearman ρ over the checkpoints of one run with a p-value valid for autocorrelated series.
@@ -339,7 +343,7 @@ def within_run_test(
 
 # ---- across seeds: one ρ per seed ------------------------------------------------------------------------
 
-def fisher_z(rhos: Sequence[float] | np.ndarray) -> np.ndarray:
+def fisher_z(rhos: Series) -> np.ndarray:
     """artanh ρ with ρ clipped to ±``FISHER_Z_CLIP``."""
     return np.arctanh(np.clip(np.asarray(rhos, dtype=float), -FISHER_Z_CLIP, FISHER_Z_CLIP))
 
@@ -373,7 +377,7 @@ def seed_level_pvalues(rhos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t_p, wilcoxon_pvalues(z)
 
 
-def seed_level_test(rhos: Sequence[float | None], confidence: float = 0.95) -> dict[str, object]:
+def seed_level_test(rhos: Series, confidence: float = 0.95) -> dict[str, object]:
     """One ρ per seed of a group, tested across seeds: is the mean ρ different from 0?
 
     ``{"rho", "ci": [lo, hi], "p", "p_wilcoxon", "n", "method"}``: rho is tanh of the mean Fisher z, ci its
@@ -395,13 +399,13 @@ def seed_level_test(rhos: Sequence[float | None], confidence: float = 0.95) -> d
     return record
 
 
-def difference_of_means(related: np.ndarray, control: np.ndarray, axis: int = -1) -> np.ndarray:
+def difference_of_means(related: np.ndarray, control: np.ndarray, axis: int = -1) -> float | np.ndarray:
     return related.mean(axis=axis) - control.mean(axis=axis)
 
 
 def control_pvalues(
     related: np.ndarray, control: np.ndarray, n_permutations: int = 9999, seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[float | np.ndarray, float | np.ndarray]:
     """(Welch p, permutation p) for the difference of mean Fisher z, per row of two rows × seeds matrices."""
     z_related, z_control = fisher_z(related), fisher_z(control)
     welch = ttest_ind(z_related, z_control, axis=-1, equal_var=False).pvalue
@@ -411,7 +415,7 @@ def control_pvalues(
 
 
 def compare_with_control(
-    rhos_related: Sequence[float | None], rhos_control: Sequence[float | None], confidence: float = 0.95,
+    rhos_related: Series, rhos_control: Series, confidence: float = 0.95,
     n_permutations: int = 9999, seed: int = 0,
 ) -> dict[str, object]:
     """A related group's per-seed ρ against its control's: is the mean Fisher z different?
@@ -441,7 +445,7 @@ def compare_with_control(
 
 # ---- across runs: permutations within groups ---------------------------------------------------------
 
-def group_members(groups: Sequence[object]) -> list[np.ndarray]:
+def group_members(groups: Groups) -> list[np.ndarray]:
     """Index arrays of the groups with at least 2 members (the others carry no within-group information)."""
     labels = list(groups)
     members = {}
@@ -467,9 +471,9 @@ def stratified_permutations(members: list[np.ndarray], n: int, count: int, rng: 
 
 
 def within_group_pvalue(
-    x: np.ndarray, y: np.ndarray, groups: Sequence[object], n_permutations: int = 9999,
+    x: np.ndarray, y: np.ndarray, groups: Groups, n_permutations: int = 9999,
     seed: int | np.random.Generator = 0,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[float | np.ndarray, float | np.ndarray]:
     """(stratified Spearman ρ, its within-group permutation p), vectorised over rows of x and y (shared groups)."""
     members = group_members(groups)
     rx, ry = within_group_ranks(np.asarray(x, dtype=float), members), within_group_ranks(np.asarray(y, dtype=float),
@@ -484,7 +488,7 @@ def within_group_pvalue(
 
 
 def within_group_permutation_test(
-    x: Sequence[float | None], y: Sequence[float | None], groups: Sequence[object], n_permutations: int = 9999,
+    x: Series, y: Series, groups: Groups, n_permutations: int = 9999,
     seed: int = 0,
 ) -> dict[str, object]:
     """One point per run; do x and y go together within groups? Permutations within groups only.
@@ -510,7 +514,7 @@ def within_group_permutation_test(
 
 # ---- multiple tests -----------------------------------------------------------------------------------
 
-def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+def benjamini_hochberg(pvalues: Series) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values over the family given (NaN entries stay NaN and are not counted)."""
     p = np.asarray(pvalues, dtype=float)
     adjusted = np.full_like(p, np.nan)
@@ -520,7 +524,7 @@ def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def lag1_autocorrelation(series: Sequence[float] | np.ndarray) -> float | np.ndarray:
+def lag1_autocorrelation(series: Series) -> float | np.ndarray:
     """r₁ = Σ (x_t − x̄)(x_{t+1} − x̄) / Σ (x_t − x̄)² (Box–Jenkins) along the last axis; NaN when constant or 1 point."""
     values = np.asarray(series, dtype=float)
     deviations = values - values.mean(axis=-1, keepdims=True)
@@ -531,7 +535,7 @@ def lag1_autocorrelation(series: Sequence[float] | np.ndarray) -> float | np.nda
     return float(r1) if r1.ndim == 0 else r1
 
 
-def effective_sample_size(*series: Sequence[float]) -> float:
+def effective_sample_size(*series: Series) -> float:
     """n (1 − r) / (1 + r) with r the product of the series' lag-1 autocorrelations, r clipped to [0, 1].
 
     Negative autocorrelation would claim more than n independent points; it is clipped so n_eff ≤ n.

@@ -75,7 +75,7 @@ class Tokenizer:
             position = end
         return ids
 
-    def decode(self, ids: Iterable[int]) -> str:
+    def decode(self, ids: Iterable[int] | np.ndarray) -> str:
         """The text of ``ids`` (every id, specials included)."""
         ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self.tokens)):

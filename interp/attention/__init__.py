@@ -220,8 +220,8 @@ def pattern_difference(a: AttentionStats, b: AttentionStats) -> Float[np.ndarray
 
 
 def js_distance(
-    p: Float[np.ndarray, "*batch offset"], q: Float[np.ndarray, "*batch offset"],
-) -> Float[np.ndarray, " *batch"]:
+    p: Float[np.ndarray, "*batch offset_p"], q: Float[np.ndarray, "*batch offset_q"],
+) -> Float[np.ndarray, " *batch"] | float:
     """Jensen–Shannon distance (base 2, in [0, 1]) along the last axis; the shorter side is padded with 0."""
     width = max(p.shape[-1], q.shape[-1])
     p = np.pad(p, [(0, 0)] * (p.ndim - 1) + [(0, width - p.shape[-1])])

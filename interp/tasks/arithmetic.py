@@ -93,7 +93,7 @@ def multiply_by_digit(a: np.ndarray, digit: np.ndarray) -> np.ndarray:
     return product
 
 
-def digits_piece(digits: np.ndarray, lengths: np.ndarray, scored: bool = False) -> Piece:
+def digits_piece(digits: np.ndarray, lengths: np.ndarray | None, scored: bool = False) -> Piece:
     """The first ``lengths[b]`` digits of each row as digit tokens."""
     return Piece(DIGIT_0 + digits, lengths, scored)
 
