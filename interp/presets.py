@@ -10,16 +10,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from interp.errors import InterpError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 PRESET_KINDS = {"group": "groups", "model": "sizes"}
 

@@ -90,7 +90,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -715,7 +715,7 @@ class Status:
         return sum(record["status"] == status for record in self.runs.values())
 
     def save(self) -> None:
-        write_json(self.path, {**self.header, "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        write_json(self.path, {**self.header, "updated": datetime.now(UTC).isoformat(timespec="seconds"),
                                "runs": self.runs})
 
 
