@@ -1,4 +1,5 @@
-"""The package's import graph has no circle: every module imports only modules below it (issue 19).
+"""The package's shape (issue 19): an import graph without circles, every module importing only modules below it,
+and short functions.
 
 Imports are read from the source (module level and inside functions alike: a lazy import that runs back up
 is still a circle). ``__main__.py`` files are entry points (``python -m interp.report``): nothing imports
@@ -94,3 +95,13 @@ def test_the_check_finds_a_circle():
                                        ("interp.methods", "interp.head_overlap")])
 def test_the_two_circles_issue_19_found_are_gone(low, high):
     assert high not in GRAPH[low]
+
+
+def test_no_function_is_over_60_lines():
+    """Short functions (issue 19): every function of the package and of analyses/ fits on a screen."""
+    long = []
+    for path in [*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "analyses").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60:
+                long.append(f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert long == []

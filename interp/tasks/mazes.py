@@ -117,77 +117,95 @@ def grow_trees(rng: np.random.Generator, sizes: np.ndarray) -> tuple[np.ndarray,
     attachment after the path and commits both. A walk's first move jumps to its start instead: the
     next cell in the maze's random order, skipped (an empty walk) when the tree already holds it.
     """
-    count = len(sizes)
-    every_maze = np.arange(count)
-    start_order = rng.permuted(np.tile(np.arange(CELLS), (count, 1)), axis=1)
-    order_flat = np.pad(start_order, ((0, 0), (0, 1))).reshape(-1)  # a spare column past the last start
-    record = np.zeros((count, RECORD_WIDTH), dtype=np.int64)
-    record[:, 0] = start_order[:, 0]  # the root
-    record_flat = record.reshape(-1)
-    slot = np.repeat(every_maze * RECORD_WIDTH, CELLS)  # positions in ``record_flat``; stale ones fail the check
-    # A finished maze's tree: the nodes (not the attachments) in record_flat[base : tree_end], except
-    # record_flat[cut_from : cut_to], the part of an overshooting last path that is left out.
-    tree_end, cut_from, cut_to = (np.zeros(count, dtype=np.int64) for _ in range(3))
-
-    # The state of the active (unfinished) mazes, one entry per maze.
-    maze = every_maze
-    base = maze * RECORD_WIDTH  # the maze's record in ``record_flat``
-    cell_base = maze * CELLS  # its cells in ``slot``
-    next_start = maze * (CELLS + 1) + 1  # its next start in ``order_flat``
-    cell = start_order[:, 0].copy()
-    top = base.copy()
-    commit = base + 1
-    missing = np.asarray(sizes, dtype=np.int64) - 1  # nodes the tree still lacks
-    restart = np.ones(count, dtype=bool)  # the walk hit the tree: the next move jumps to a new start
-
+    walks = Walks.start(rng, sizes)
     draws, used = rng.integers(0, WALK_CHOICES, WALK_DRAWS), 0
-    while len(maze):
-        active = len(maze)
+    while len(walks.maze):
+        active = len(walks.maze)
         if used + active > len(draws):
             draws, used = rng.integers(0, WALK_CHOICES, WALK_DRAWS), 0
-        moved = WALK_STEP[cell * WALK_CHOICES + draws[used : used + active]]
+        walks.step(draws[used : used + active])
         used += active
-        cell = np.where(restart, order_flat[next_start], moved)
-        next_start += restart
-        at = cell_base + cell
-        written = slot[at]
-        recorded = (written <= top) & (record_flat[written] == cell)
-        restart = recorded & (written < commit)  # the cell is in the tree
-        top = np.where(recorded & ~restart, written, top + 1)  # erase the loop, or push the cell
-        record_flat[top] = cell  # after a hit: the attachment
-        slot[at] = np.where(restart, written, top)
-        path_length = np.where(restart, top - commit, 0)
-        missing -= path_length
-        commit = np.where(restart, top + 1, commit)
-        finished = missing <= 0
-        if finished.any():
-            # Only the last ``path_length + missing`` nodes of an overshooting path (those next to the
-            # tree) join it.
-            done = maze[finished]
-            tree_end[done] = top[finished]
-            cut_from[done] = top[finished] - path_length[finished]
-            cut_to[done] = cut_from[done] - missing[finished]
-            unfinished = ~finished
-            maze, base, cell_base, next_start, cell, top, commit, missing, restart = (
-                state[unfinished]
-                for state in (maze, base, cell_base, next_start, cell, top, commit, missing, restart)
-            )
+    return walks.trees()
 
-    width = (tree_end - every_maze * RECORD_WIDTH).max() + 1  # through the last attachment
-    record = record[:, :width]
-    position = (every_maze * RECORD_WIDTH)[:, None] + np.arange(width)
-    joined = (
-        (slot[(every_maze * CELLS)[:, None] + record] == position)  # a node (not an attachment, nor stale)
-        & (position < tree_end[:, None])
-        & ~((position >= cut_from[:, None]) & (position < cut_to[:, None]))
-    )
-    row, column = np.nonzero(joined)
-    in_tree = np.zeros((count, CELLS), dtype=bool)
-    in_tree[row, record[row, column]] = True
-    parent = np.full((count, CELLS), -1, dtype=np.int64)
-    child = column > 0  # every node but the root: its parent follows it in the record
-    parent[row[child], record[row[child], column[child]]] = record[row[child], column[child] + 1]
-    return in_tree, parent
+
+class Walks:
+    """The records of every maze (:func:`grow_trees`) and the state of the unfinished ones' walks."""
+
+    def __init__(self, start_order: np.ndarray, sizes: np.ndarray) -> None:
+        count = len(start_order)
+        self.every_maze = np.arange(count)
+        self.order_flat = np.pad(start_order, ((0, 0), (0, 1))).reshape(-1)  # a spare column past the last start
+        self.record = np.zeros((count, RECORD_WIDTH), dtype=np.int64)
+        self.record[:, 0] = start_order[:, 0]  # the root
+        self.record_flat = self.record.reshape(-1)
+        # positions in ``record_flat``; stale ones fail the check
+        self.slot = np.repeat(self.every_maze * RECORD_WIDTH, CELLS)
+        # A finished maze's tree: the nodes (not the attachments) in record_flat[base : tree_end], except
+        # record_flat[cut_from : cut_to], the part of an overshooting last path that is left out.
+        self.tree_end, self.cut_from, self.cut_to = (np.zeros(count, dtype=np.int64) for _ in range(3))
+        # The state of the active (unfinished) mazes, one entry per maze.
+        self.maze = self.every_maze
+        self.base = self.maze * RECORD_WIDTH  # the maze's record in ``record_flat``
+        self.cell_base = self.maze * CELLS  # its cells in ``slot``
+        self.next_start = self.maze * (CELLS + 1) + 1  # its next start in ``order_flat``
+        self.cell = start_order[:, 0].copy()
+        self.top = self.base.copy()
+        self.commit = self.base + 1
+        self.missing = np.asarray(sizes, dtype=np.int64) - 1  # nodes the tree still lacks
+        self.restart = np.ones(count, dtype=bool)  # the walk hit the tree: the next move jumps to a new start
+
+    @classmethod
+    def start(cls, rng: np.random.Generator, sizes: np.ndarray) -> Walks:
+        return cls(rng.permuted(np.tile(np.arange(CELLS), (len(sizes), 1)), axis=1), sizes)
+
+    def step(self, choices: np.ndarray) -> None:
+        """Every active walk moves one cell (or jumps to its next start), then finished mazes retire."""
+        moved = WALK_STEP[self.cell * WALK_CHOICES + choices]
+        self.cell = np.where(self.restart, self.order_flat[self.next_start], moved)
+        self.next_start += self.restart
+        at = self.cell_base + self.cell
+        written = self.slot[at]
+        recorded = (written <= self.top) & (self.record_flat[written] == self.cell)
+        self.restart = recorded & (written < self.commit)  # the cell is in the tree
+        self.top = np.where(recorded & ~self.restart, written, self.top + 1)  # erase the loop, or push the cell
+        self.record_flat[self.top] = self.cell  # after a hit: the attachment
+        self.slot[at] = np.where(self.restart, written, self.top)
+        path_length = np.where(self.restart, self.top - self.commit, 0)
+        self.missing -= path_length
+        self.commit = np.where(self.restart, self.top + 1, self.commit)
+        finished = self.missing <= 0
+        if finished.any():
+            self.retire(finished, path_length)
+
+    def retire(self, finished: np.ndarray, path_length: np.ndarray) -> None:
+        """Close the finished mazes' trees: only the last ``path_length + missing`` nodes of an overshooting
+        path (those next to the tree) join it."""
+        done = self.maze[finished]
+        self.tree_end[done] = self.top[finished]
+        self.cut_from[done] = self.top[finished] - path_length[finished]
+        self.cut_to[done] = self.cut_from[done] - self.missing[finished]
+        unfinished = ~finished
+        for name in ("maze", "base", "cell_base", "next_start", "cell", "top", "commit", "missing", "restart"):
+            setattr(self, name, getattr(self, name)[unfinished])
+
+    def trees(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(in_tree, parent)`` of every maze, read from the records."""
+        count = len(self.every_maze)
+        width = (self.tree_end - self.every_maze * RECORD_WIDTH).max() + 1  # through the last attachment
+        record = self.record[:, :width]
+        position = (self.every_maze * RECORD_WIDTH)[:, None] + np.arange(width)
+        joined = (
+            (self.slot[(self.every_maze * CELLS)[:, None] + record] == position)  # a node (not an attachment, nor stale)
+            & (position < self.tree_end[:, None])
+            & ~((position >= self.cut_from[:, None]) & (position < self.cut_to[:, None]))
+        )
+        row, column = np.nonzero(joined)
+        in_tree = np.zeros((count, CELLS), dtype=bool)
+        in_tree[row, record[row, column]] = True
+        parent = np.full((count, CELLS), -1, dtype=np.int64)
+        child = column > 0  # every node but the root: its parent follows it in the record
+        parent[row[child], record[row[child], column[child]]] = record[row[child], column[child] + 1]
+        return in_tree, parent
 
 
 def tree_edges(in_tree: np.ndarray, parent: np.ndarray) -> np.ndarray:
