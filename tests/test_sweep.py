@@ -31,7 +31,7 @@ from interp.sweep import (
     run_sweep,
     write_derived_presets,
 )
-from interp.train import build_parser
+from interp.train import build_parser, training_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "sweeps" / "micro_smoke.toml"
@@ -214,9 +214,8 @@ def test_derived_presets_give_the_config_the_sweep_expects(tmp_path):
         "micro-n_ctx640-warmup_fraction0.25-eval_count8.toml"]
     for run in runs:
         args = build_parser().parse_args([*run.train_args, "--out", str(tmp_path / run.name)])
-        config = make_run_config(args.model, args.group, args.seed, args.data_seed, args.positional, steps=args.steps,
-                                 batch_size=args.batch_size, eval_every=args.eval_every,
-                                 checkpoint_every=args.checkpoint_every, lr=args.lr)
+        config = make_run_config(args.model, args.group, args.seed, args.data_seed, args.positional,
+                                 **training_overrides(args))
         assert config == run.config
     assert runs[0].config.training.warmup_fraction == 0.25 and runs[0].config.model.n_ctx == 640
 

@@ -2,13 +2,16 @@
 
 :func:`expand` turns every combination of the grid's values into a :class:`RunSpec`, in a fixed order, and
 fails naming the clash when two runs would share a name or two presets a file. Changed lengths make a
-derived group and model fields or training fields without an ``interp.train`` flag a derived size preset;
-their TOML is written under the sweep's output directory (``groups/``, ``models/``) before runs start.
+derived group and model fields or training fields without an ``interp.train`` option a derived size preset;
+their TOML is written under the sweep's output directory (``groups/``, ``models/``) before runs start. The
+other settings go on ``interp.train``'s command line, with the options its own parser declares
+(:func:`train_options`), and the run's config applies them as ``interp.train`` does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import re
@@ -17,16 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from interp.config import RunConfig, TrainConfig, check_context, load_size_preset
+from interp.config import RunConfig, TrainConfig, check_context, load_size_preset, override_presets
 from interp.errors import InterpError
 from interp.groups import TaskGroup, load_group
 from interp.model import ModelConfig
 from interp.storage import write_text
 from interp.sweep.grid import MODEL_FIELDS, TRAINING_FIELDS, Grid
-from interp.tasks import default_tokens
+from interp.train import build_parser as train_parser
 
-TRAINING_FLAGS = ("steps", "batch_size", "lr", "eval_every", "checkpoint_every")
-"""Training fields ``interp.train`` takes as flags; the others go into a derived size preset."""
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,199}")
 
 
@@ -123,36 +124,49 @@ def make_run(grid: Grid, settings: dict[str, Any], out: Path) -> RunSpec:
 def resolve_run(
     grid: Grid, settings: dict[str, Any], base_group: TaskGroup, group: TaskGroup, out: Path,
 ) -> tuple[RunConfig, tuple[str, ...], tuple[DerivedFile, ...]]:
-    """The config the run must have, the ``interp.train`` arguments that give it, and the files they need."""
-    seed, data_seed = settings["seed"], settings.get("data_seed", 0)
-    if seed < 0 or data_seed < 0:
-        raise InterpError("seeds must be non-negative integers")
-    model_argument = preset_argument(settings["model"], grid)
-    preset_name, model, training = load_size_preset(model_argument)
-    files = []
-    model_changes = {key: settings[key] for key in MODEL_FIELDS if key in settings}
-    preset_training = {key: settings[key] for key in TRAINING_FIELDS if key in settings and key not in TRAINING_FLAGS}
-    if model_changes or preset_training:
-        preset_name = "-".join([preset_name, *(f"{key}{format_value(value)}"
-                                               for key, value in {**model_changes, **preset_training}.items())])
-        model = ModelConfig.from_dict({**model.to_dict(), **model_changes}, "[model] fields")
-        training = training.replace(**preset_training)
-        model_argument = str(out / "models" / f"{preset_name}.toml")
-        files.append(DerivedFile(Path(model_argument), size_preset_toml(preset_name, model, training)))
+    """The config the run must have, the ``interp.train`` arguments that give it, and the files they need.
+
+    Settings ``interp.train`` has an option for go on its command line, and the config applies them as
+    ``interp.train`` does (:func:`interp.config.override_presets`); presets changed by the others are written."""
+    size_preset, model_argument, files = derive_size_preset(preset_argument(settings["model"], grid), settings, out)
     group_argument = preset_argument(settings["group"], grid)
     if group != base_group:
         group_argument = str(out / "groups" / f"{group.name}.toml")
         files.append(DerivedFile(Path(group_argument), group_toml(group, base_group)))
-    args = ["--model", model_argument, "--group", group_argument, "--seed", str(seed), "--data-seed", str(data_seed)]
-    if "positional" in settings:
-        model = ModelConfig.from_dict({**model.to_dict(), "positional": settings["positional"]}, "positional")
-        args += ["--positional", settings["positional"]]
-    flags = {key: settings[key] for key in TRAINING_FLAGS if key in settings}
-    training = training.replace(**flags)
-    for key, value in flags.items():
-        args += [f"--{key.replace('_', '-')}", str(value)]
-    config = RunConfig(preset_name, model, group, training, seed, data_seed, default_tokens())
+    overrides = {"seed": settings["seed"], "data_seed": settings.get("data_seed", 0),
+                 "positional": settings.get("positional"),
+                 **{key: settings[key] for key in TRAINING_FIELDS if key in settings and key in train_options()}}
+    config = override_presets(size_preset, group, **overrides)
+    given = {"model": model_argument, "group": group_argument, **overrides}
+    args = [part for key, option in train_options().items() if given.get(key) is not None
+            for part in (option, str(given[key]))]
     return config, tuple(args), tuple(files)
+
+
+@functools.cache
+def train_options() -> dict[str, str]:
+    """``interp.train``'s option for each setting it takes (``data_seed``: ``--data-seed``), in its order, read
+    from its own parser: a training field it gains an option for is passed as that option from then on."""
+    return {action.dest: max(action.option_strings, key=len) for action in train_parser()._actions
+            if action.option_strings}  # argparse lists a parser's options only in _actions
+
+
+def derive_size_preset(
+    model_argument: str, settings: dict[str, Any], out: Path,
+) -> tuple[tuple[str, ModelConfig, TrainConfig], str, list[DerivedFile]]:
+    """The run's size preset and the ``--model`` argument for it: the named one, or one derived from it with the
+    run's model fields and the training fields ``interp.train`` has no option for, written to ``OUT/models/``."""
+    name, model, training = load_size_preset(model_argument)
+    model_changes = {key: settings[key] for key in MODEL_FIELDS if key in settings}
+    preset_training = {key: settings[key] for key in TRAINING_FIELDS if key in settings and key not in train_options()}
+    if not (model_changes or preset_training):
+        return (name, model, training), model_argument, []
+    changes = {**model_changes, **preset_training}
+    name = "-".join([name, *(f"{key}{format_value(value)}" for key, value in changes.items())])
+    model = ModelConfig.from_dict({**model.to_dict(), **model_changes}, "[model] fields")
+    training = training.replace(**preset_training)
+    path = out / "models" / f"{name}.toml"
+    return (name, model, training), str(path), [DerivedFile(path, size_preset_toml(name, model, training))]
 
 
 def derive_group(group: TaskGroup, main_length: int | None, aux_length: int | None) -> TaskGroup:
