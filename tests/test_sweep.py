@@ -230,6 +230,7 @@ def test_plan_follows_the_run_directory(tmp_path):
     assert fresh.action == "train" and [stage for stage, _ in fresh.job.stages] == ["train", "evaluate"]
     assert fresh.job.stages[0][1] == (*run.train_args, "--out", str(directory), "--quiet")
     assert fresh.job.stages[1][1] == ("--run", str(directory), "--step", "20", "--count", "3")
+    assert fresh.job.config == run.config  # a new run's job trains the config the sweep resolved
 
     write_json(directory / "config.json", run.config.to_dict())
     assert plan(run, tmp_path, Options()).action == "resume from step 0"
@@ -237,6 +238,7 @@ def test_plan_follows_the_run_directory(tmp_path):
     interrupted = plan(run, tmp_path, Options())
     assert interrupted.action == "resume from step 10"
     assert interrupted.job.stages[0] == ("train", ("--out", str(directory), "--resume", "--quiet"))
+    assert interrupted.job.config is None  # a started run trains the config.json it has
 
     fabricate_finished(directory, run.config.to_dict(), 20)
     (directory / "eval" / "step_000020.json").unlink()

@@ -43,8 +43,10 @@ sets ``n_ctx = 1024``.
 
 Execution. Each run is one child process (``python -m interp.sweep job …``) that calls the command-line
 mains of ``interp.train`` (``--resume`` for an interrupted run), ``interp.evaluate`` and, with
-``--analyze``, ``interp.head_overlap`` in turn — the commands ``--dry-run`` prints — so a crash never takes
-the sweep down, and torch and TransformerLens (about 5 s to import) are loaded once per run, not per stage. ``--executor local`` runs them one after another; ``--executor ray`` makes each a Ray task
+``--analyze``, ``interp.head_overlap`` in turn — the commands ``--dry-run`` prints; a new run's training is
+handed the config the sweep resolved, which its printed command resolves to as well — so a crash never takes
+the sweep down, and torch and TransformerLens (about 5 s to import) are loaded once per run, not per stage.
+``--executor local`` runs them one after another; ``--executor ray`` makes each a Ray task
 with its resource request (``--cpus-per-run``, ``--gpus-per-run``) on the cluster at ``--address``, or
 on a local cluster started for the sweep. On a cluster, ``--out`` must be a path every node sees and
 every node needs this package installed. ``--cpus-per-run`` also sets the run's thread count
@@ -65,6 +67,11 @@ finishes what was left. On Linux a job also stops when the process that started 
 checkpoint to resume from, and the job marks its run ``pending`` in ``sweep.json`` (whose ``process`` names the
 sweep that writes it), which would otherwise say ``running`` for good; elsewhere a ``kill -9`` of the sweep leaves its current job running to the end
 of its run (holding the run's lock meanwhile).
+
+Modules: :mod:`~interp.sweep.grid` (the sweep file), :mod:`~interp.sweep.expansion` (runs, names, configs,
+derived presets), :mod:`~interp.sweep.jobs` (what a run still needs), :mod:`~interp.sweep.process` (one job
+as a child process), :mod:`~interp.sweep.executors` (local, Ray) and :mod:`~interp.sweep.command` (the
+sweep and its command line).
 """
 
 from interp.sweep.command import Status, StopRequest, main, run_sweep

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import json
 import os
 import signal
 import sys
@@ -31,7 +30,7 @@ from interp.sweep.executors import Executor, LocalExecutor, RayExecutor, import_
 from interp.sweep.expansion import RunSpec, expand, write_derived_presets
 from interp.sweep.grid import Grid, load_grid
 from interp.sweep.jobs import STATUS_FILE, STOP_FILE, Options, plan, run_dir, stage_command
-from interp.sweep.process import EXIT_BAD_INPUT, EXIT_FAILED, Outcome, run_job
+from interp.sweep.process import EXIT_BAD_INPUT, EXIT_FAILED, Outcome, job_main
 
 DESCRIPTION = "Sweeps: grids of training runs, one after another on this machine or in parallel on a Ray cluster."
 
@@ -254,6 +253,6 @@ def sweep(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["job"]:  # the child process of one run (see execute)
-        raise SystemExit(run_job(json.loads(argv[1]), *argv[2:4]))
+        raise SystemExit(job_main(argv[1:]))
     raise SystemExit(sweep(build_parser().parse_args(argv)))
 

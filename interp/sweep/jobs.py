@@ -3,7 +3,8 @@
 A run is finished when it has a checkpoint at its last step and that step's ``eval/step_NNNNNN.json`` (with
 ``--analyze``, also ``analysis/steps/step_NNNNNN.json``). Its stages are the command lines of
 ``interp.train`` (``--resume`` for an interrupted run), ``interp.evaluate`` and ``interp.head_overlap``, in
-that order, as ``--dry-run`` prints them. A directory whose ``config.json`` differs from the grid's holds
+that order, as ``--dry-run`` prints them; a new run's job also carries its config, which its train stage
+trains as given. A directory whose ``config.json`` differs from the grid's holds
 another experiment: it is reported and left alone.
 """
 
@@ -45,6 +46,8 @@ class Job:
     log: Path
     stop_file: Path
     threads: int | None
+    config: RunConfig | None = None
+    """A new run's config, which its train stage trains as given (the stage's arguments resolve to it too)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def plan(run: RunSpec, out: Path, options: Options) -> Plan:
     else:
         action = stages[0][0]
     job = Job(run.name, tuple(stages), Path(out).resolve() / "logs" / f"{run.name}.log",
-              Path(out).resolve() / STOP_FILE, options.threads)
+              Path(out).resolve() / STOP_FILE, options.threads, None if started else run.config)
     return Plan(action, job)
 
 

@@ -2,7 +2,9 @@
 
 Each run is one child process (``python -m interp.sweep job …``) that calls each stage's command-line main
 in turn, so a crash never takes the sweep down, and torch and TransformerLens (seconds to import) are
-loaded once per run, not per stage. Its output goes to ``OUT/logs/NAME.log``, each stage opened by a line
+loaded once per run, not per stage. A new run's ``interp.train`` main is also handed the run's config as the
+sweep resolved it (the child gets it as JSON), so it trains that config rather than reading the derived
+presets back and resolving them again (to the same config: the tests hold the two equal). Its output goes to ``OUT/logs/NAME.log``, each stage opened by a line
 ``== STAGE: COMMAND``, from which a failure's stage and message are read back (:func:`failure`).
 
 Stopping. The sweep writes the stop file; :func:`execute` sees it and sends its child one SIGTERM (the child
@@ -28,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from interp.config import RunConfig
 from interp.errors import InterpError
 from interp.storage import read_json, write_json
 from interp.sweep.jobs import STAGE_MODULES, STATUS_FILE, Job, stage_command
@@ -66,8 +69,9 @@ def execute(job: Job) -> Outcome:
         offset = log.tell()
         # A new session: a Ctrl-C at the terminal reaches the sweep only, which forwards exactly one SIGTERM.
         status = job.stop_file.parent / STATUS_FILE
+        config = json.dumps(None if job.config is None else job.config.to_dict())
         child = subprocess.Popen([sys.executable, "-m", "interp.sweep", "job", json.dumps(job.stages), job.name,
-                                  str(status)],
+                                  str(status), config],
                                  stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         code = wait_or_stop(child, job.stop_file)
     stage, error = failure(job.log, offset) if code else ("", "")
@@ -113,14 +117,25 @@ def stop_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def run_job(stages: list[list[Any]], name: str | None = None, status: str | None = None) -> int:
+def job_main(argv: list[str]) -> int:
+    """The job process's command line as :func:`execute` writes it: stages (JSON), run name, ``sweep.json``,
+    and the new run's config (JSON, ``null`` for a run already started)."""
+    stages, name, status, config = argv
+    resolved = json.loads(config)
+    return run_job(json.loads(stages), name, status, None if resolved is None else RunConfig.from_dict(resolved))
+
+
+def run_job(stages: list[list[Any]], name: str | None = None, status: str | None = None,
+            config: RunConfig | None = None) -> int:
     """The job process: each stage's command-line main in turn, stopping at the first that fails; run ``name``
-    of the sweep whose ``sweep.json`` is ``status``."""
+    of the sweep whose ``sweep.json`` is ``status``. A new run's train stage is handed ``config``, the run's
+    config as the sweep resolved it, so ``interp.train`` trains it without reading the derived presets back."""
     stop_with_parent()
     code = 0
     for stage, args in stages:
         print(f"== {stage}: {stage_command(stage, tuple(args))}", flush=True)
-        code = call_main(STAGE_MODULES[stage], list(args))
+        given = {"config": config} if stage == "train" and config is not None else {}
+        code = call_main(STAGE_MODULES[stage], list(args), **given)
         sys.stdout.flush()
         sys.stderr.flush()
         if code:
@@ -163,9 +178,9 @@ def record_orphaned(status: Path, name: str, sweep_process: int, code: int) -> N
     write_json(status, saved)
 
 
-def call_main(module: str, args: list[str]) -> int:
+def call_main(module: str, args: list[str], **keywords: Any) -> int:
     try:
-        importlib.import_module(module).main(args)
+        importlib.import_module(module).main(args, **keywords)
     except SystemExit as exited:
         if exited.code is None or isinstance(exited.code, int):
             return exited.code or 0
