@@ -144,12 +144,21 @@ def make_run_config(
     positional: str | None = None, **training_overrides: Any,
 ) -> RunConfig:
     """Resolve presets and overrides into a full :class:`RunConfig`."""
+    return override_presets(load_size_preset(model_preset), load_group(group_preset), seed, data_seed, positional,
+                            **training_overrides)
+
+
+def override_presets(
+    size_preset: tuple[str, ModelConfig, TrainConfig], group: TaskGroup, seed: int, data_seed: int = 0,
+    positional: str | None = None, **training_overrides: Any,
+) -> RunConfig:
+    """A size preset (as :func:`load_size_preset` gives it) and a group with a training command's settings
+    applied: the seeds, ``--positional`` and the ``[training]`` overrides (None: the preset's value)."""
     if seed < 0 or data_seed < 0:
         raise InterpError("seeds must be non-negative integers")
-    name, model, training = load_size_preset(model_preset)
+    name, model, training = size_preset
     if positional is not None:
         model = ModelConfig.from_dict({**model.to_dict(), "positional": positional}, "--positional")
-    group: TaskGroup = load_group(group_preset)
     return RunConfig(name, model, group, training.replace(**training_overrides), seed, data_seed, default_tokens())
 
 

@@ -533,13 +533,15 @@ def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 @cli_main
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, config: RunConfig | None = None) -> None:
+    """``config``: what a new run's presets and options resolve to, where the caller has resolved them already
+    (a sweep's job): trained as given rather than resolved again from the preset files."""
     args = build_parser().parse_args(argv)
     device = pick_device(args.device)
     if args.resume:
         check_resume_request(args.out, args)
         config = None
-    else:
+    elif config is None:
         check_new_run_directory(args.out)
         if args.model is None or args.group is None or args.seed is None:
             raise InterpError("a new run needs --model, --group and --seed")

@@ -31,7 +31,7 @@ from interp.sweep import (
     run_sweep,
     write_derived_presets,
 )
-from interp.train import build_parser
+from interp.train import build_parser, training_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "sweeps" / "micro_smoke.toml"
@@ -214,9 +214,8 @@ def test_derived_presets_give_the_config_the_sweep_expects(tmp_path):
         "micro-n_ctx640-warmup_fraction0.25-eval_count8.toml"]
     for run in runs:
         args = build_parser().parse_args([*run.train_args, "--out", str(tmp_path / run.name)])
-        config = make_run_config(args.model, args.group, args.seed, args.data_seed, args.positional, steps=args.steps,
-                                 batch_size=args.batch_size, eval_every=args.eval_every,
-                                 checkpoint_every=args.checkpoint_every, lr=args.lr)
+        config = make_run_config(args.model, args.group, args.seed, args.data_seed, args.positional,
+                                 **training_overrides(args))
         assert config == run.config
     assert runs[0].config.training.warmup_fraction == 0.25 and runs[0].config.model.n_ctx == 640
 
@@ -231,6 +230,7 @@ def test_plan_follows_the_run_directory(tmp_path):
     assert fresh.action == "train" and [stage for stage, _ in fresh.job.stages] == ["train", "evaluate"]
     assert fresh.job.stages[0][1] == (*run.train_args, "--out", str(directory), "--quiet")
     assert fresh.job.stages[1][1] == ("--run", str(directory), "--step", "20", "--count", "3")
+    assert fresh.job.config == run.config  # a new run's job trains the config the sweep resolved
 
     write_json(directory / "config.json", run.config.to_dict())
     assert plan(run, tmp_path, Options()).action == "resume from step 0"
@@ -238,6 +238,7 @@ def test_plan_follows_the_run_directory(tmp_path):
     interrupted = plan(run, tmp_path, Options())
     assert interrupted.action == "resume from step 10"
     assert interrupted.job.stages[0] == ("train", ("--out", str(directory), "--resume", "--quiet"))
+    assert interrupted.job.config is None  # a started run trains the config.json it has
 
     fabricate_finished(directory, run.config.to_dict(), 20)
     (directory / "eval" / "step_000020.json").unlink()
