@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from interp.errors import InterpError
 from interp.sweep.jobs import Job
 from interp.sweep.process import EXIT_FAILED, Outcome, execute
 
 
+@runtime_checkable  # so the run-time type checks can check a factory's return value
 class Executor(Protocol):
     capacity: int
     """How many jobs may run at once."""
