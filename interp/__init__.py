@@ -6,7 +6,12 @@ Transformers" (arXiv 2506.09251). ``from interp import load_run`` opens a traine
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# Threads that wait for a descheduled one sleep instead of spinning on a shared CPU (read by OpenMP when torch
+# loads it, so set before any interp module imports torch; benchmarks/RESULTS.md, § Threads on a busy machine).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 if TYPE_CHECKING:
     from interp.run import Run, load_run

@@ -65,6 +65,7 @@ from interp.storage import (
     atomic_write,
     check_writable,
     made_folder,
+    read_json,
     remove_interrupted_writes,
     write_json,
     write_text,
@@ -164,7 +165,8 @@ class Trainer:
             atomic_write(optimizer, lambda path: save_file(self.optimizer_tensors(), str(path)))
             write_json(stem.with_suffix(".json"), {
                 "step": step, "lr": learning_rate(self.training, max(step - 1, 0)), "time": time.time(),
-                "device": self.device.type, "precision": self.precision})
+                "device": self.device.type, "precision": self.precision,
+                "threads": torch.get_num_threads() if self.device.type == "cpu" else None})
         except BaseException:
             if not stem.with_suffix(".json").exists():
                 weights.unlink(missing_ok=True)
@@ -395,6 +397,41 @@ def cpu_compiler_available() -> bool:
         return False
 
 
+def idle_cores(interval: float = 0.25) -> int | None:
+    """How many of this process's cores were idle over ``interval`` seconds (from /proc/stat; None elsewhere)."""
+    def counters() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            values = [int(value) for value in stat.readline().split()[1:]]
+        return values[3] + values[4], sum(values[:8])  # idle + iowait, all but guest time (counted in user)
+
+    try:
+        idle_before, total_before = counters()
+        time.sleep(interval)
+        idle_after, total_after = counters()
+    except (OSError, ValueError, IndexError):
+        return None
+    share = (idle_after - idle_before) / max(total_after - total_before, 1)
+    return round(share * (os.cpu_count() or 1))
+
+
+def cpu_threads(saved: int | None) -> int:
+    """The intra-op thread count for training on the CPU.
+
+    ``OMP_NUM_THREADS`` when set; else the count a resumed run's last checkpoint saved (threads change the
+    order of sums, so a resumed run computes as it began); else one thread per core idle now, at least one.
+    Why not all cores: a thread the OS deschedules makes the others wait for it at every operation, so
+    beside one busy process two threads on 2 cores ran far slower than one (benchmarks/RESULTS.md, § Threads
+    on a busy machine). The count is then fixed for the run: a run's numbers must not depend on when load came.
+    """
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"])
+    if saved:
+        return saved
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    idle = idle_cores()
+    return available if idle is None else max(1, min(available, idle))
+
+
 def autocast_for(device: torch.device, precision: str):
     """The training step's autocast for ``precision`` as :func:`computed_precision` gives it: bf16, or none (fp32)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
@@ -484,6 +521,9 @@ def train_run(out: Path, config: RunConfig | None, device: torch.device, progres
         if resume_from is None and config.pretrained is not None and initial_model is None:
             raise InterpError(f"{out} is a finetuned run without a checkpoint yet; continue it with python -m "
                               f"interp.finetune --out {out} --resume, which loads the pretrained weights again")
+        if device.type == "cpu":
+            saved = read_json(checkpoint_stem(out, resume_from).with_suffix(".json")) if resume_from is not None else {}
+            torch.set_num_threads(cpu_threads(saved.get("threads")))
         trainer = Trainer(out, config, device, progress=progress,
                           model=initial_model if resume_from is None else None)
         if new:  # written once the trainer stands, so a config it refuses leaves no run behind

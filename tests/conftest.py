@@ -5,6 +5,7 @@ from pathlib import Path
 # No test may reach the network: set before anything imports huggingface_hub (it reads these once).
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["OMP_NUM_THREADS"] = "1"  # two pytest workers on two cores; the trainer's thread choice honours it
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/reference.py
 
 settings.register_profile("default", max_examples=40, deadline=None)
 settings.load_profile("default")
-torch.set_num_threads(1)  # two pytest workers on two cores
+torch.set_num_threads(1)
 
 TINY_GROUP = Path(__file__).parent / "groups" / "tiny.toml"
 

@@ -290,3 +290,31 @@ def test_bf16_is_computed_only_where_the_device_has_it(monkeypatch):
         with autocast_for(cpu, computed_precision(cpu, "bf16")):
             product = torch.ones(2, 2) @ torch.ones(2, 2)
         assert product.dtype == (torch.bfloat16 if amx else torch.float32)
+
+
+def test_cpu_threads_honour_the_environment_then_the_saved_count_then_idle_cores(monkeypatch):
+    from interp import train
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert train.cpu_threads(saved=2) == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert train.cpu_threads(saved=2) == 2  # a resumed run computes with the threads it began with
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(train, "idle_cores", lambda: 0)
+    assert train.cpu_threads(saved=None) == 1  # every core busy: still one thread
+    monkeypatch.setattr(train, "idle_cores", lambda: 5)
+    assert train.cpu_threads(saved=None) == 2  # never more than this process may use
+    monkeypatch.setattr(train, "idle_cores", lambda: None)  # no /proc/stat
+    assert train.cpu_threads(saved=None) == 2
+
+
+def test_idle_cores_reads_a_count_between_zero_and_the_cores():
+    from interp.train import idle_cores
+
+    idle = idle_cores(0.05)
+    assert idle is None or 0 <= idle <= (os.cpu_count() or 1)
+
+
+def test_a_checkpoint_records_the_threads_it_was_computed_with(uninterrupted):
+    record = json.loads(next((uninterrupted / "checkpoints").glob("step_*.json")).read_text())
+    assert record["threads"] == 1  # OMP_NUM_THREADS=1 in conftest
