@@ -23,15 +23,8 @@ import numpy as np
 from interp.errors import cli_main
 from interp.evaluate import accuracy_figure
 from interp.plots import write_html
-from interp.seeds import (
-    RunResult,
-    by_group,
-    figure_parser,
-    format_seeds_table,
-    parse_run_arguments,
-    selected_results,
-    summarize_seeds,
-)
+from interp.runs import RunResult, figure_parser, parse_run_arguments, selected_results
+from interp.seeds import by_group, format_seeds_table, summarize_seeds
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 

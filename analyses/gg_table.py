@@ -29,24 +29,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.errors import cli_main
+from interp.paper import PAPER_AUX_LENGTHS, PAPER_GG, PAPER_SHAPE, PAPER_TABLE
 from interp.plots import sequential_heatmap, write_html
-from interp.seeds import RunResult, figure_parser, parse_run_arguments, selected_results
+from interp.runs import RunResult, figure_parser, parse_run_arguments, selected_results
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
-PAPER_SHAPE = ("add", ("carry", "nocarry"))
-PAPER_AUX_LENGTHS = (4, 8, 16, 32, 64, 128, 256)
-PAPER_GG = {  # SPEC §6, rows M, columns PAPER_AUX_LENGTHS (the same lengths)
-    4: (0.00, 0.41, 0.65, 0.78, 0.78, 0.78, 0.75),
-    8: (0.28, 0.00, 0.27, 0.74, 0.91, 0.91, 0.89),
-    16: (0.60, 0.03, 0.00, 0.23, 0.67, 0.90, 0.95),
-    32: (0.90, 0.72, 0.15, 0.00, 0.16, 0.34, 0.87),
-    64: (0.95, 0.87, 0.72, 0.09, 0.00, 0.04, 0.66),
-    128: (0.94, 0.95, 0.91, 0.36, 0.04, 0.00, 0.34),
-    256: (0.91, 0.94, 0.93, 0.87, 0.63, 0.20, 0.00),
-}
-PAPER_TABLE = {(main, aux): value for main, row in PAPER_GG.items() for aux, value in zip(PAPER_AUX_LENGTHS, row, strict=True)}
-"""(M, X) → the paper's mean GG over 3 seeds."""
-
 Shape = tuple[str, tuple[str, ...], str]
 """(main task, sorted auxiliary tasks, positional encoding)."""
 

@@ -32,7 +32,8 @@ from interp.correlate import (
 )
 from interp.errors import cli_main
 from interp.plots import write_html
-from interp.seeds import figure_parser, format_value, parse_run_arguments
+from interp.runs import figure_parser, parse_run_arguments
+from interp.seeds import format_value
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 PAPER = ("paper (App. B, plots only): GG shrinks together with the attention and mean-ablation differences for "

@@ -21,13 +21,8 @@ import plotly.graph_objects as go
 
 from interp.errors import cli_main
 from interp.plots import TASK_COLOURS, write_html
-from interp.seeds import (
-    figure_parser,
-    format_estimate,
-    parse_run_arguments,
-    selected_results,
-    summarize_seeds,
-)
+from interp.runs import figure_parser, parse_run_arguments, selected_results
+from interp.seeds import format_estimate, summarize_seeds
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 ENCODINGS = ("rope", "nope")

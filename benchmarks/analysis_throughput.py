@@ -27,10 +27,10 @@ import torch
 
 from interp.ablation import AblationKind, ablate_heads
 from interp.attention import attention_stats
+from interp.cli import add_device_argument, pick_device
 from interp.config import load_size_preset
 from interp.data import evaluation_set
 from interp.errors import cli_main
-from interp.evaluate import pick_device
 from interp.groups import load_group
 from interp.head_overlap import analysis_lengths
 from interp.model import build_model
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--target-count", type=int, default=1024, help="examples per task and length reported")
     parser.add_argument("--loop-count", type=int, default=8, help="examples per task for batched vs loop")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_device_argument(parser)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -34,10 +34,10 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
+from interp.cli import add_device_argument, pick_device  # noqa: E402
 from interp.config import make_run_config  # noqa: E402
 from interp.data import PAD, Batch, MixtureSampler  # noqa: E402
 from interp.errors import cli_main  # noqa: E402
-from interp.evaluate import pick_device  # noqa: E402
 from interp.train import Trainer  # noqa: E402
 
 
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--granularity", type=int, default=16, help="part widths are multiples of this")
     parser.add_argument("--batches", type=int, default=60, help="batches of the first (compiling) pass")
     parser.add_argument("--steps", type=int, default=20, help="timed steps at the steady rate")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_device_argument(parser)
     args = parser.parse_args()
     try:
         counts = [int(n) for n in args.parts.split(",")]

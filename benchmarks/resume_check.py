@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from interp.cli import add_device_argument, pick_device
 from interp.errors import cli_main
-from interp.evaluate import pick_device
 from interp.run import checkpoint_steps
 from interp.train import METRICS_FILE
 
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--model", default="paper")
     parser.add_argument("--group", default="add_carry")
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_device_argument(parser)
     args = parser.parse_args()
     if args.steps < 30:
         raise SystemExit("--steps must be at least 30 (three checkpoints, and a kill between the first two)")

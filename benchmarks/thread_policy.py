@@ -42,7 +42,7 @@ def tokens_per_second(model: str, group: str, steps: int, extra_env: dict[str, s
     env = {key: value for key, value in os.environ.items() if key not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "run"
-        subprocess.run([sys.executable, "-m", "interp.train", "--model", model, "--group", group, "--out", str(out),
+        subprocess.run([sys.executable, "-m", "interp.train", "--model", model, "--group", group, "--seed", "0", "--out", str(out),
                         "--steps", str(steps), "--eval-every", str(steps), "--checkpoint-every", str(steps),
                         "--device", "cpu", "--quiet"], env={**env, **extra_env}, check=True,
                        stdout=subprocess.DEVNULL)

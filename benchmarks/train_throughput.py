@@ -49,13 +49,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity
 
+from interp.cli import add_device_argument, pick_device
+from interp.compute import autocast_for, computed_precision
 from interp.config import PRECISIONS, RunConfig, load_size_preset, make_run_config
 from interp.data import WHOLE_BATCH, WIDTH_PARTS, MixtureSampler, evaluation_set
 from interp.errors import cli_main
-from interp.evaluate import exact_match, pick_device
+from interp.evaluate import exact_match
 from interp.model import ModelConfig, build_model, fast_logits
 from interp.tasks import default_tokens
-from interp.train import METRICS_FILE, Trainer, answer_loss, autocast_for, computed_precision, training_plan
+from interp.train import METRICS_FILE, Trainer, answer_loss, training_plan
 
 
 class PlainBlock(nn.Module):
@@ -215,7 +217,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=128, help="padded width of the fixed-width comparison")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_device_argument(parser)
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--variants", help="comma-separated subset of the variants to time (default: all)")
     parser.add_argument("--skip-trainer", action="store_true", help="do not time the trainer's real step")

@@ -4,11 +4,7 @@
 
 Why a process. Building a batch is Python and numpy (sampling, :func:`interp.data.pack`): a few ms a step
 that hold the GIL. A batch *thread* beside a GPU training loop competes for it: the loop drops the GIL at
-every kernel launch and has to win it back. With such a thread, a whole `paper` run on an H100 took about
-30 ms a step against 25 ms for the benchmark's step on prebuilt batches (1.20×); with this process, on an
-H200, 26.7 against 23.4 ms (1.14×; benchmarks/RESULTS.md, § GPU); with the step replayed as CUDA graphs, 24.3
-against 22.0 ms (1.10×). The gap narrowed but did not close, and thread against process was never timed on
-one GPU, so how much of it was the GIL is not measured.
+every kernel launch and has to win it back (the measurements: benchmarks/RESULTS.md, § GPU).
 
 Protocol, with no pickle either way. The parent writes the job as one JSON line to the child's stdin: the
 group, data seed, steps, batch size and plan. For each step the child writes one JSON header line (the step;

@@ -76,17 +76,17 @@ from plotly.subplots import make_subplots
 from tqdm.auto import tqdm
 
 from interp import head_overlap
+from interp.cli import parse_lengths
 from interp.errors import InterpError, cli_main
-from interp.evaluate import evaluation_lengths, parse_lengths
+from interp.evaluate import evaluation_lengths
 from interp.groups import TaskGroup
 from interp.methods import Method
 from interp.plots import TASK_COLOURS, write_html
 from interp.reuse import DEFAULT_COMPETENCE, PAPER_CAUTION, Protocol
-from interp.run import checkpoint_steps, read_config, resolve_step
-from interp.seeds import (
+from interp.run import checkpoint_steps, fingerprint_matches, read_config, resolve_step
+from interp.runs import (
     RunSelection,
     add_run_arguments,
-    checkpoint_file,
     common_parent,
     evaluations,
     parse_run_arguments,
@@ -188,13 +188,7 @@ def condition_label(group: str, positional: str, model: str) -> str:
 
 def analysis_path(run_dir: Path, step: int, protocol: str = Protocol.COMPETENT.value) -> Path:
     """The per-step record of a protocol's analysis (the paper's kept beside the competent one)."""
-    return head_overlap.analysis_dir(run_dir, protocol=protocol) / "steps" / f"step_{step:06d}.json"
-
-
-def checkpoint_fingerprint(run_dir: Path, step: int) -> dict[str, int]:
-    """What a cached analysis must have been computed from: the checkpoint's size and modification time."""
-    stat = checkpoint_file(run_dir, step).stat()
-    return {"step": step, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return head_overlap.step_record_path(head_overlap.analysis_dir(run_dir, protocol=protocol), step)
 
 
 def analysis_is_fresh(record: dict[str, Any], run_dir: Path, step: int, group: TaskGroup,
@@ -204,9 +198,7 @@ def analysis_is_fresh(record: dict[str, Any], run_dir: Path, step: int, group: T
     settings = record.get("settings") if isinstance(record, dict) else None
     if not isinstance(settings, dict) or not isinstance(record.get("reuse"), dict):
         return False
-    checkpoint = settings.get("checkpoint") or {}
-    fingerprint = checkpoint_fingerprint(run_dir, step)
-    if any(checkpoint.get(key) != value for key, value in fingerprint.items()):
+    if not fingerprint_matches(settings.get("checkpoint"), run_dir) or settings["checkpoint"]["step"] != step:
         return False
     if (settings.get("protocol"), settings.get("competence")) != (request.protocol, request.competence):
         return False

@@ -8,7 +8,7 @@ the initialisation, not the data).
 
 Padding. Rows are right-padded with ``<pad>`` to the batch's longest row rounded up to one of a few fixed
 bucket widths, so a compiled model sees few shapes. Training lengths are uniform, so one width for the
-whole batch wastes much of it on padding (59% for ``add_carry`` at width 128). A plan says how the trainer
+whole batch wastes much of it on padding. A plan says how the trainer
 lays a batch out, always holding exactly the batch's examples:
 
 - :class:`PackPlan` (the fast path, ``interp.model.fast_logits``): :func:`pack` puts several examples in a
@@ -18,9 +18,7 @@ lays a batch out, always holding exactly the batch's examples:
   multiple and capped (few graphs; a rare batch over the cap runs as several parts of the cap).
 - :class:`PartPlan` (the hooked forward, which takes plain rows only): :func:`split_by_width` cuts the batch,
   sorted by row length, into up to four parts each padded to its own width (``WIDTH_PARTS``), or keeps it
-  whole (``WHOLE_BATCH``). Measured before packing existed (benchmarks/RESULTS.md): on the 2-core CPU width
-  parts cut the quickstart step from 311 to 253 ms; on an H200 dynamic shapes and four equal-row parts
-  both ran slower than the whole batch (2.6 times for the parts).
+  whole (``WHOLE_BATCH``). Parts pay on the CPU and not on a GPU (benchmarks/RESULTS.md).
 
 The trainer sums the losses of a batch's parts over its scored tokens, so the step is the same step (up to
 the order of float sums). ``padding_share`` reports the fraction of pad tokens.
@@ -129,8 +127,7 @@ class PackedBatch(BatchTensors):
 
 def pack(batch: Batch, row_multiple: int = 1, min_width: int = 0) -> PackedBatch:
     """The batch's examples packed into rows of its bucket width (at least ``min_width``): by decreasing
-    length, each into the fullest row it fits in (best fit decreasing; about 3 ms for a batch of 1024 on the
-    CPU of benchmarks/RESULTS.md).
+    length, each into the fullest row it fits in (best fit decreasing).
 
     The row count is rounded up to a multiple of ``row_multiple`` (empty rows are padding), so a model
     compiled with static shapes meets few shapes. A pure function of the batch: a resumed run packs its

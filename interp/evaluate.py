@@ -45,16 +45,25 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
+from interp.cli import add_device_argument, format_lengths, parse_lengths, pick_device
+from interp.compute import evaluation_autocast
 from interp.config import RunConfig, check_context
 from interp.data import DEFAULT_TEST_COUNT, DEFAULT_TEST_SEED, evaluation_set, to_batch
 from interp.errors import InterpError, cli_main
 from interp.groups import TaskGroup
 from interp.model import logits
 from interp.plots import TASK_COLOURS, mark_training_lengths, write_html
-from interp.run import checkpoint_stem, checkpoint_steps, model_at, read_config, resolve_step
+from interp.run import (
+    checkpoint_steps,
+    model_at,
+    read_config,
+    resolve_step,
+    step_file,
+    weights_file,
+)
 from interp.stats import wilson_interval
 from interp.storage import check_output_file, check_writable, fullest_result, save_result
-from interp.tasks import LENGTH_LIMIT, Examples, get_task
+from interp.tasks import Examples, get_task
 
 Counts = dict[str, dict[int, tuple[int, int]]]
 """task → length → (correct, total)."""
@@ -69,7 +78,7 @@ def exact_match(model: HookedTransformer, examples: Examples, batch_size: int = 
     correct = []
     for start in range(0, len(examples), batch_size):
         batch = to_batch(examples.take(slice(start, start + batch_size)), pad_to_bucket=False).to(device)
-        with autocast(device):
+        with evaluation_autocast(device):
             predicted = logits(model, batch.tokens).argmax(-1)
         correct.append(scored_all_right(predicted, batch.tokens, batch.scored).cpu().numpy())
     return np.concatenate(correct)
@@ -78,12 +87,6 @@ def exact_match(model: HookedTransformer, examples: Examples, batch_size: int = 
 def scored_all_right(predicted: Tensor, tokens: Tensor, scored: Tensor) -> Bool[Tensor, " batch"]:
     """Logits at p − 1 predict token p: every scored position must match."""
     return ((predicted[:, :-1] == tokens[:, 1:]) | ~scored[:, 1:]).all(dim=1)
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA (as the GPU trains); none on the CPU, even where training autocasts to bf16 (AMX,
-    ``interp.train.computed_precision``): there evaluation reads the fp32 weights exactly."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
 
 def evaluation_lengths(group: TaskGroup, requested: Iterable[int] | None) -> dict[str, list[int]]:
@@ -298,27 +301,6 @@ def mean_main_accuracy(summary: dict[str, Any], group: TaskGroup) -> float:
     return float(np.mean(list(summary["tasks"][group.main.task]["accuracy"].values())))
 
 
-def parse_lengths(items: list[str] | None) -> list[int] | None:
-    """``["1-8", "12"]`` → [1, …, 8, 12]."""
-    if not items:
-        return None
-    lengths: set[int] = set()
-    for item in items:
-        try:
-            first, _, last = item.partition("-")
-            low, high = int(first), int(last or first)
-        except ValueError:
-            raise InterpError(f"--lengths takes numbers and ranges like 1-40, got {item!r}") from None
-        if low < 1:
-            raise InterpError("--lengths must be at least 1")
-        if high > LENGTH_LIMIT:
-            raise InterpError(f"--lengths are at most {LENGTH_LIMIT} (the longest any task accepts), got {item!r}")
-        if high < low:
-            raise InterpError(f"--lengths {item} is an empty range; write the shorter length first ({high}-{low})")
-        lengths.update(range(low, high + 1))
-    return sorted(lengths)
-
-
 def check_evaluation(run_dir: Path, config: RunConfig, lengths: list[int] | None) -> None:
     """What evaluating ``run_dir`` at ``lengths`` needs, checked before anything is computed: sequences that fit
     the model's context, and an ``eval/`` folder that can be written."""
@@ -353,7 +335,7 @@ def evaluate_run(
 
 def evaluation_path(run_dir: Path, step: int, tag: str = "") -> Path:
     """``eval/step_NNNNNN.json``; ``eval/step_NNNNNN.TAG.json`` for one kept beside it (:func:`save_evaluation`)."""
-    return Path(run_dir) / "eval" / f"step_{step:06d}{'.' + tag if tag else ''}.json"
+    return step_file(Path(run_dir) / "eval", step, f".{tag}.json" if tag else ".json")
 
 
 def coverage(record: dict[str, Any]) -> dict[str, dict[int, int]]:
@@ -383,17 +365,6 @@ def coverage_tag(record: dict[str, Any]) -> str:
     return f"{count}.l{format_lengths(sorted({length for by_length in cells.values() for length in by_length}))}"
 
 
-def format_lengths(lengths: list[int], separator: str = "_") -> str:
-    """[1, 2, 3, 5] → ``1-3_5`` (ascending lengths as ranges; the inverse of :func:`parse_lengths`)."""
-    spans: list[list[int]] = []
-    for length in lengths:
-        if spans and length == spans[-1][1] + 1:
-            spans[-1][1] = length
-        else:
-            spans.append([length, length])
-    return separator.join(str(low) if low == high else f"{low}-{high}" for low, high in spans)
-
-
 def is_evaluation(record: Any) -> bool:
     """A record of :func:`summarize`'s shape (not a placeholder or another file)."""
     return isinstance(record, dict) and isinstance(record.get("tasks"), dict) and all(
@@ -404,7 +375,7 @@ def is_evaluation(record: Any) -> bool:
 def written_after_checkpoint(path: Path, run_dir: Path, step: int) -> bool:
     """Made from the checkpoint on disk: written after its weights (a run trained again into the folder makes
     older evaluations stale)."""
-    weights = checkpoint_stem(run_dir, step).with_suffix(".safetensors")
+    weights = weights_file(run_dir, step)
     return weights.is_file() and path.stat().st_mtime_ns >= weights.stat().st_mtime_ns
 
 
@@ -443,19 +414,28 @@ def with_source(
         "file": str(path), "lengths_missing": {task: text for task, text in missing.items() if text}}}
 
 
-def read_evaluation(run_dir: Path, step: int, group: TaskGroup) -> dict[str, Any] | None:
-    """The fullest saved evaluation of a checkpoint (:func:`fullest_evaluation`), as a reader uses it
-    (:func:`with_source`), or None."""
-    found = fullest_evaluation(run_dir, step, lambda record: set(record["tasks"]) == set(group.task_names))
+def answers_request(record: dict[str, Any], group: TaskGroup, count: int | None = None,
+                    lengths: list[int] | None = None) -> bool:
+    """The one rule for reusing a saved evaluation (fresh for its checkpoint: :func:`fullest_evaluation`): it
+    holds the group's tasks, ``count`` examples at each length and exactly the requested lengths
+    (:func:`evaluation_lengths`); an unset count or lengths accepts any."""
+    tasks = record["tasks"]
+    if set(tasks) != set(group.task_names):
+        return False
+    if count is not None and any(n != count for task in tasks.values() for n in task["n"].values()):
+        return False
+    if lengths is not None:
+        wanted = evaluation_lengths(group, lengths)
+        return all(sorted(map(int, tasks[task]["accuracy"])) == wanted[task] for task in tasks)
+    return True
+
+
+def read_evaluation(run_dir: Path, step: int, group: TaskGroup, count: int | None = None,
+                    lengths: list[int] | None = None) -> dict[str, Any] | None:
+    """The fullest saved evaluation of a checkpoint that answers the request (:func:`answers_request`), as a
+    reader uses it (:func:`with_source`), or None."""
+    found = fullest_evaluation(run_dir, step, lambda record: answers_request(record, group, count, lengths))
     return None if found is None else with_source(found[1], found[0], group)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InterpError("--device cuda was asked for but no CUDA device is available")
-    return torch.device(name)
 
 
 @cli_main
@@ -467,7 +447,7 @@ def main(argv: list[str] | None = None) -> None:
     which.add_argument("--all-steps", action="store_true", help="evaluate every checkpoint")
     parser.add_argument("--count", type=int, default=DEFAULT_TEST_COUNT, help="examples per task and length")
     parser.add_argument("--lengths", nargs="+", help="lengths to evaluate, e.g. 1-40 or 8 16 32")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_device_argument(parser)
     parser.add_argument("--figure", type=Path, help="where the several-runs figure goes")
     args = parser.parse_args(argv)
     if args.count < 1:

@@ -53,7 +53,7 @@ Wilson intervals, training lengths marked) and ``OUT/revisions.json``. ``--resum
 Pitfalls: greedy decoding and every argmax run over the suite's vocabulary, not the pretrained one (the
 model cannot answer with a token outside it); TransformerLens unties tied embeddings and gives Llama
 layers (zero) biases, which finetuning then trains; a checkpoint keeps float32 weights and AdamW state,
-12 bytes per parameter (4.3 GB for SmolLM-360M), and every checkpoint is kept.
+12 bytes per parameter, and every checkpoint is kept (the README says how large that is for SmolLM-360M).
 """
 
 from __future__ import annotations
@@ -72,10 +72,11 @@ import torch
 from plotly.colors import sample_colorscale
 from transformer_lens import HookedTransformer
 
+from interp.cli import pick_device
 from interp.config import RunConfig, TrainConfig
 from interp.data import DEFAULT_TEST_COUNT
 from interp.errors import InterpError, cli_main
-from interp.evaluate import evaluate_run, pick_device, read_evaluation
+from interp.evaluate import evaluate_run, read_evaluation
 from interp.groups import TaskGroup, load_group
 from interp.model import Pretrained, architecture, load_pretrained, model_shape, reindex_vocabulary
 from interp.plots import SEQUENTIAL_SCALE, TASK_COLOURS, mark_training_lengths, write_html
@@ -311,7 +312,7 @@ def finetune_revisions(
         if status:
             return status
         step = checkpoint_steps(run)[-1]
-        summary = read_evaluation(run, step, group) or evaluate_run(run, [step], eval_count, None, device, quiet=not progress)[-1]
+        summary = read_evaluation(run, step, group, eval_count) or evaluate_run(run, [step], eval_count, None, device, quiet=not progress)[-1]
         results.append((revision, run, summary))
     figure_path = out / f"revisions_{group.name}.html"
     write_html(figure_path, [revisions_figure([(revision, summary) for revision, _, summary in results], group,

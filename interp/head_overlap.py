@@ -73,9 +73,10 @@ from transformer_lens import HookedTransformer
 
 from interp.ablation import AblationKind, AblationResult, ablate_heads
 from interp.attention import AttentionStats, attention_difference, attention_stats
+from interp.cli import add_device_argument, format_lengths, parse_lengths, pick_device
 from interp.data import DEFAULT_TEST_SEED, evaluation_set
 from interp.errors import InterpError, cli_main
-from interp.evaluate import evaluation_lengths, exact_match, format_lengths, parse_lengths, pick_device
+from interp.evaluate import evaluation_lengths, exact_match
 from interp.groups import TaskGroup
 from interp.methods import FAMILIES, Method, parse_methods
 from interp.patching import MIN_LOGPROB_GAP, PatchingResult, corrupted_examples, patch_heads
@@ -94,7 +95,15 @@ from interp.reuse import (
     resampled_maps,
     reuse_with_intervals,
 )
-from interp.run import checkpoint_stem, model_at, read_config, resolve_step
+from interp.run import (
+    checkpoint_fingerprint,
+    fingerprint_matches,
+    model_at,
+    read_config,
+    resolve_step,
+    step_file,
+    weights_file,
+)
 from interp.stats import spearman
 from interp.storage import check_writable, fullest_result, read_json, save_result, write_text
 from interp.tasks import Examples, check_compatible
@@ -424,8 +433,7 @@ def analyze(
     control_record = control_pairs(control, config.group, protocol) if control is not None else None
     task_lengths = analysis_lengths(config.group, chosen_tasks, lengths, protocol)
     check_writable(analysis_dir(run_dir, protocol=protocol) if into is None else into)
-    weights = checkpoint_stem(run_dir, chosen_step).with_suffix(".safetensors")
-    checkpoint = {"step": chosen_step, "bytes": weights.stat().st_size, "mtime_ns": weights.stat().st_mtime_ns}
+    checkpoint = checkpoint_fingerprint(run_dir, chosen_step)
     model = model_at(run_dir, config, chosen_step, pick_device(str(device)))
 
     sets = analysis_sets(model, task_lengths, count, ANALYSIS_SEED)
@@ -461,7 +469,7 @@ def analyze(
 
 def step_record_path(into: Path, step: int) -> Path:
     """Where the record of one checkpoint's analysis goes (read across checkpoints by ``interp.correlate``)."""
-    return into / "steps" / f"step_{step:06d}.json"
+    return step_file(into / "steps", step)
 
 
 def is_analysis(record: Any) -> bool:
@@ -472,10 +480,7 @@ def is_analysis(record: Any) -> bool:
 
 def made_from_checkpoint_on_disk(record: dict[str, Any], run_dir: Path) -> bool:
     """The record's checkpoint fingerprint (size and mtime of the weights) matches the file on disk."""
-    saved = record["settings"].get("checkpoint") or {}
-    weights = checkpoint_stem(run_dir, saved.get("step", -1)).with_suffix(".safetensors")
-    return weights.is_file() and [saved.get("bytes"), saved.get("mtime_ns")] == [weights.stat().st_size,
-                                                                                 weights.stat().st_mtime_ns]
+    return fingerprint_matches(record["settings"].get("checkpoint"), run_dir)
 
 
 def analysis_covers(record: dict[str, Any], other: dict[str, Any]) -> bool:
@@ -598,10 +603,9 @@ def redraw_reports(run_dir: Path, family: str | None = None, device: str | torch
     config = read_config(run_dir)
     tokenizer = check_compatible(config.vocab)
     settings = record["settings"]
-    weights = checkpoint_stem(run_dir, resolve_step(run_dir, record["step"])).with_suffix(".safetensors")
-    if [weights.stat().st_size, weights.stat().st_mtime_ns] != [settings["checkpoint"]["bytes"],
-                                                               settings["checkpoint"]["mtime_ns"]]:
-        raise InterpError(f"checkpoint {weights} changed since it was analysed; run the analysis again")
+    if not fingerprint_matches(settings["checkpoint"], run_dir):
+        raise InterpError(f"checkpoint {weights_file(run_dir, resolve_step(run_dir, record['step']))} changed "
+                          f"since it was analysed; run the analysis again")
     patterns = {}
     if {Method.ATTENTION.value, Method.ATTENTION_FOCUS.value} & set(settings["methods"]):
         model = model_at(run_dir, config, record["step"], pick_device(str(device)))
@@ -642,8 +646,7 @@ def report_main(argv: list[str] | None = None) -> None:
     """``python -m interp.report``: redraw a saved analysis's reports without measuring it again."""
     parser = saved_analysis_parser("python -m interp.report", "Redraw a saved head-reuse analysis's report.html "
                                    "and ablation_report.md without measuring it again.")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="where the attention patterns the report draws are measured again")
+    add_device_argument(parser, help="where the attention patterns the report draws are measured again")
     args = parser.parse_args(argv)
     into = redraw_reports(args.run, args.family, args.device, args.protocol)
     print(f"wrote {into}/report.html, ablation_report.md")
@@ -680,7 +683,7 @@ def main(argv: list[str] | None = None, family: str | None = None) -> None:
     parser.add_argument("--control", type=Path,
                         help="a run of the group's control (e.g. add_copyfirst for add_carry), analysed alike: the "
                              "reports compare each pair with its control pair")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_device_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     args = parser.parse_args(argv)
     into = analysis_dir(args.run, family, args.protocol)

@@ -176,9 +176,9 @@ class EmbeddingLookup(torch.autograd.Function):
 
     The forward is ``F.embedding``. Its own backward is an accumulating scatter; on CUDA in deterministic
     mode (which the trainer sets for bit-identical resume) that becomes a sort-based kernel that adds the
-    rows of one repeated id one after another. Measured on an H200 (benchmarks/RESULTS.md), at the
-    ``paper`` shape with batch 1024 × 128 it took 54 of the 93 ms of a compiled training step. A matrix
-    product is deterministic too and costs 152 × tokens × d_model multiply-adds. The one-hot factor is exact
+    rows of one repeated id one after another, and took most of a compiled training step on a GPU
+    (benchmarks/RESULTS.md). A matrix product is deterministic too and costs vocabulary × tokens × d_model
+    multiply-adds. The one-hot factor is exact
     in any precision; with TF32 on, the incoming gradient is rounded to TF32 as every other product's is.
     """
 

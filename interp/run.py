@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformer_lens import HookedTransformer
@@ -36,8 +37,40 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_PATTERN = re.compile(r"step_(\d{6,})\.json$")
 
 
+def step_name(step: int) -> str:
+    """A checkpoint step as every per-step file of a run is named after it: ``step_000500``."""
+    return f"step_{step:06d}"
+
+
+def step_file(folder: Path, step: int, suffix: str = ".json") -> Path:
+    """``folder/step_NNNNNN{suffix}``: a per-step file (an evaluation, an analysis record, a checkpoint's part)."""
+    return Path(folder) / f"{step_name(step)}{suffix}"
+
+
 def checkpoint_stem(run_dir: Path, step: int) -> Path:
-    return Path(run_dir) / "checkpoints" / f"step_{step:06d}"
+    return Path(run_dir) / "checkpoints" / step_name(step)
+
+
+def weights_file(run_dir: Path, step: int) -> Path:
+    return checkpoint_stem(run_dir, step).with_suffix(".safetensors")
+
+
+def checkpoint_fingerprint(run_dir: Path, step: int) -> dict[str, int] | None:
+    """What a record computed from checkpoint ``step`` keeps to tell whether that checkpoint changed since: the
+    weights' size and modification time (None when the weights are gone)."""
+    weights = weights_file(run_dir, step)
+    if not weights.is_file():
+        return None
+    stat = weights.stat()
+    return {"step": step, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def fingerprint_matches(saved: dict[str, Any] | None, run_dir: Path) -> bool:
+    """Whether a record's saved :func:`checkpoint_fingerprint` is that of the checkpoint on disk now."""
+    saved = saved if isinstance(saved, dict) else {}
+    step = saved.get("step")
+    return isinstance(step, int) and checkpoint_fingerprint(run_dir, step) == {
+        key: saved.get(key) for key in ("step", "bytes", "mtime_ns")}
 
 
 def optimizer_file(run_dir: Path, step: int) -> Path:
@@ -109,7 +142,7 @@ def build_run_model(config: RunConfig, device: torch.device | str = "cpu") -> Ho
 def model_at(run_dir: Path, config: RunConfig, step: int, device: torch.device | str = "cpu") -> HookedTransformer:
     """The run's model with the weights of checkpoint ``step``, in eval mode."""
     model = build_run_model(config, device)
-    load_weights(model, checkpoint_stem(run_dir, step).with_suffix(".safetensors"))
+    load_weights(model, weights_file(run_dir, step))
     return model.eval()
 
 

@@ -30,7 +30,6 @@ import dataclasses
 import functools
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -47,10 +46,12 @@ from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
 from interp.batch_worker import batches_from_worker
+from interp.cli import add_device_argument, pick_device
+from interp.compute import autocast_for, computed_precision, cpu_compile_is_safe, prepare_training
 from interp.config import RunConfig, TrainConfig, check_context, make_run_config
 from interp.data import WIDTH_PARTS, Batch, MixtureSampler, PackedBatch, PackPlan, PartPlan, iterate_batches
 from interp.errors import InterpError, cli_main
-from interp.evaluate import count_correct, pick_device
+from interp.evaluate import count_correct
 from interp.model import fast_logits, hooked_logits, load_weights, save_weights, supports_fast_path
 from interp.run import (
     CONFIG_FILE,
@@ -59,6 +60,7 @@ from interp.run import (
     checkpoint_steps,
     optimizer_file,
     read_config,
+    weights_file,
 )
 from interp.storage import (
     RunLock,
@@ -136,17 +138,12 @@ class Trainer:
         self.forward = fast_logits if fast else hooked_logits
         self.on_gpu = on_gpu = device.type == "cuda"
         self.precision = computed_precision(device, self.training.precision)  # what the step computes in
-        if on_gpu:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, for --resume
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-        # CUDA: static shapes, few graphs (dynamic ones ran slower on an H200). CPU: dynamic shapes (0.65-0.73x
-        # the eager step's time on 2 cores). benchmarks/RESULTS.md.
-        self.compiled = self.training.compile and fast and (on_gpu or cpu_compiler_available())
+        # CUDA: static shapes (few graphs; dynamic ones ran slower). CPU: dynamic shapes. benchmarks/RESULTS.md.
+        self.compiled = self.training.compile and fast and (
+            on_gpu or (cpu_compiler_available() and cpu_compile_is_safe()))
         # CUDA graphs: the step's hundreds of kernel launches become one replay per graph, so the GPU need not
-        # wait for Python between kernels (static shapes make one graph serve nearly every step). On an H200 the
-        # whole loop took 24.3 against 34.4 ms a step and ended with identical weights (benchmarks/RESULTS.md).
+        # wait for Python between kernels (static shapes make one graph serve nearly every step); the weights end
+        # identical (benchmarks/RESULTS.md, § GPU).
         self.cuda_graphs = self.compiled and on_gpu and self.training.cuda_graphs
         if self.compiled:
             self.forward = torch.compile(fast_logits, dynamic=not on_gpu,
@@ -188,7 +185,7 @@ class Trainer:
         if problem:
             raise damaged_checkpoint(self.run_dir, step, problem)
         try:
-            load_weights(self.model, checkpoint_stem(self.run_dir, step).with_suffix(".safetensors"))
+            load_weights(self.model, weights_file(self.run_dir, step))
             tensors = load_file(str(optimizer_file(self.run_dir, step)))
             parameters = dict(self.model.named_parameters())
             for key, value in tensors.items():
@@ -278,7 +275,7 @@ class Trainer:
         with handle_signals(self):
             # Beside a GPU, batches are built by a child process (interp.batch_worker: a thread would hold the
             # GIL the loop needs for every launch); on the CPU a builder beside the step competes with its
-            # intra-op threads (a thread was 28% slower on 2 cores), so batches are built in line there.
+            # intra-op threads, so batches are built in line there (benchmarks/RESULTS.md).
             stream = (batches_from_worker(self.sampler, start_step, training.steps, training.batch_size,
                                           self.part_plan, pin_memory=True) if self.on_gpu else
                       iterate_batches(self.sampler, start_step, training.steps, training.batch_size, self.part_plan))
@@ -328,7 +325,7 @@ class Trainer:
 def checkpoint_problem(run_dir: Path, step: int) -> str | None:
     """What keeps checkpoint ``step`` from being resumed (a missing file, or one whose safetensors header does
     not cover the file: a truncated write), or None."""
-    for path in (checkpoint_stem(run_dir, step).with_suffix(".safetensors"), optimizer_file(run_dir, step)):
+    for path in (weights_file(run_dir, step), optimizer_file(run_dir, step)):
         if not path.is_file():
             return f"{path} is missing"
         try:
@@ -349,9 +346,8 @@ def damaged_checkpoint(run_dir: Path, step: int, problem: str) -> InterpError:
 
 
 PACKED_MIN_WIDTH = 64
-"""Packed rows are at least this wide. On 2 CPU cores (benchmarks/RESULTS.md) rows of 64 rather than the
-bucket width 32 cut the padding of addition up to 8 digits from 21% to 6% and its step by 7–12% (about the
-step of its width parts); rows of 128 were slower again (attention over the whole row grows with its width)."""
+"""Packed rows are at least this wide: narrower rows leave short examples much padding, wider ones pay for
+attention over the whole row (the measured trade-off: benchmarks/RESULTS.md)."""
 
 
 def training_plan(fast: bool, static_shapes: bool, sampler: MixtureSampler, batch_size: int) -> PartPlan | PackPlan:
@@ -378,11 +374,9 @@ def row_cap(plan: PackPlan, sampler: MixtureSampler, batch_size: int) -> int:
     """The most rows ``plan`` packs any of the first ``ROW_CAP_BATCHES`` batches into (a multiple of its row
     multiple): the static row count of the graph nearly every batch runs at.
 
-    A later batch may need more rows, and without a cap each new row count compiles another graph: of the 20,000
-    `paper` batches of ``add_carry`` (data seed 0), which need 404–449 rows (median 427), steps 416 and 11,314
-    alone need more than 448, and the first of them cost a second graph (about 20 s of compilation on an H200)
-    for two steps. Capped, such a batch runs as two parts of the capped row count (two forward and backward
-    passes, one optimiser step). A pure function of the group, data seed and batch size, so a resumed run
+    A later batch may need more rows, and without a cap each new row count compiles another graph for a step or
+    two (benchmarks/RESULTS.md). Capped, such a batch runs as two parts of the capped row count (two forward and
+    backward passes, one optimiser step). A pure function of the group, data seed and batch size, so a resumed run
     lays out its batches exactly as an uninterrupted one."""
     return max(len(part.tokens) for step in range(ROW_CAP_BATCHES) for part in plan.cut(sampler.batch(step, batch_size)))
 
@@ -395,67 +389,6 @@ def cpu_compiler_available() -> bool:
         return bool(torch.compile(lambda x: x * 2 + 1, dynamic=False)(torch.ones(2)).eq(3).all())
     except Exception:  # no compiler or headers (an inductor error): the CPU step stays eager
         return False
-
-
-def idle_cores(interval: float = 0.25) -> int | None:
-    """How many of this process's cores were idle over ``interval`` seconds (from /proc/stat; None elsewhere)."""
-    def counters() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            values = [int(value) for value in stat.readline().split()[1:]]
-        return values[3] + values[4], sum(values[:8])  # idle + iowait, all but guest time (counted in user)
-
-    try:
-        idle_before, total_before = counters()
-        time.sleep(interval)
-        idle_after, total_after = counters()
-    except (OSError, ValueError, IndexError):
-        return None
-    share = (idle_after - idle_before) / max(total_after - total_before, 1)
-    return round(share * (os.cpu_count() or 1))
-
-
-def cpu_threads(saved: int | None) -> int:
-    """The intra-op thread count for training on the CPU.
-
-    ``OMP_NUM_THREADS`` when set; else the count a resumed run's last checkpoint saved (threads change the
-    order of sums, so a resumed run computes as it began); else one thread per core idle now, at least one.
-    Why not all cores: a thread the OS deschedules makes the others wait for it at every operation, so
-    beside one busy process two threads on 2 cores ran far slower than one (benchmarks/RESULTS.md, § Threads
-    on a busy machine). The count is then fixed for the run: a run's numbers must not depend on when load came.
-    """
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
-        return int(os.environ["OMP_NUM_THREADS"])
-    if saved:
-        return saved
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    idle = idle_cores()
-    return available if idle is None else max(1, min(available, idle))
-
-
-def autocast_for(device: torch.device, precision: str):
-    """The training step's autocast for ``precision`` as :func:`computed_precision` gives it: bf16, or none (fp32)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-def computed_precision(device: torch.device, precision: str) -> str:
-    """The precision a training step on ``device`` computes in when the config asks for ``precision``.
-
-    ``"bf16"`` is honoured where bf16 products run natively: a CUDA device that supports bf16, or a CPU with
-    AMX tiles (there the quickstart's compiled step took 0.65–0.82× its fp32 time on 2 cores,
-    benchmarks/RESULTS.md). Elsewhere the step stays in fp32: a CPU without AMX has no bf16 matrix unit (bf16
-    was not measured on one), an older GPU none at all.
-    """
-    if precision != "bf16":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if device.type == "cpu" and cpu_has_amx() else "fp32"
-
-
-@functools.cache
-def cpu_has_amx() -> bool:
-    is_supported = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(is_supported and is_supported())
 
 
 @contextmanager
@@ -521,9 +454,8 @@ def train_run(out: Path, config: RunConfig | None, device: torch.device, progres
         if resume_from is None and config.pretrained is not None and initial_model is None:
             raise InterpError(f"{out} is a finetuned run without a checkpoint yet; continue it with python -m "
                               f"interp.finetune --out {out} --resume, which loads the pretrained weights again")
-        if device.type == "cpu":
-            saved = read_json(checkpoint_stem(out, resume_from).with_suffix(".json")) if resume_from is not None else {}
-            torch.set_num_threads(cpu_threads(saved.get("threads")))
+        saved = read_json(checkpoint_stem(out, resume_from).with_suffix(".json")) if resume_from is not None else {}
+        prepare_training(device, saved.get("threads"))
         trainer = Trainer(out, config, device, progress=progress,
                           model=initial_model if resume_from is None else None)
         if new:  # written once the trainer stands, so a config it refuses leaves no run behind
@@ -561,7 +493,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--eval-every", type=int)
     parser.add_argument("--checkpoint-every", type=int)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_device_argument(parser)
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from conftest import TINY_GROUP, train_micro
 
-from interp.correlate import AnalysisRequest, analysis_path, checkpoint_fingerprint, collect_series
+from interp.correlate import AnalysisRequest, analysis_path, collect_series
 from interp.evaluate import evaluation_lengths
-from interp.run import checkpoint_steps, read_config
-from interp.seeds import evaluations
+from interp.run import checkpoint_fingerprint, checkpoint_steps, read_config
+from interp.runs import evaluations
 from interp.stats import spearman
 from interp.storage import write_json
 

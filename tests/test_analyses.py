@@ -15,16 +15,8 @@ from micro_runs import ANALYSIS_OPTIONS, EVAL_COUNT, RUNS, UNLEARNED_OK
 
 from interp.errors import InterpError
 from interp.groups import TaskGroup, TaskSpec
-from interp.seeds import (
-    RunResult,
-    evaluations,
-    expand_runs,
-    final_results,
-    format_seeds_table,
-    main,
-    run_labels,
-    summarize_seeds,
-)
+from interp.runs import RunResult, evaluations, expand_runs, final_results, run_labels
+from interp.seeds import format_seeds_table, main, summarize_seeds
 
 ANALYSES = Path(__file__).resolve().parents[1] / "analyses"
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from interp import evaluate as evaluate_module
-from interp import load_run, seeds
+from interp import load_run, runs, seeds
+from interp.cli import format_lengths, parse_lengths
 from interp.data import evaluation_set
 from interp.errors import InterpError
 from interp.evaluate import (
@@ -17,10 +18,8 @@ from interp.evaluate import (
     covers,
     evaluate_run,
     exact_match,
-    format_lengths,
     fullest_evaluation,
     generalization_gap,
-    parse_lengths,
     read_evaluation,
     summarize,
     transfer_metrics,
@@ -241,9 +240,9 @@ def test_a_narrow_evaluation_never_replaces_a_full_one_and_readers_use_the_fulle
     group = load_run(run).config.group
     assert read_evaluation(run, 300, group)["source"] == {"file": str(main_file), "lengths_missing": {}}
     assert read_evaluation(run, 300, group)["gg"] == full["gg"]
-    [used] = seeds.evaluations(run, [300]).values()
+    [used] = runs.evaluations(run, [300]).values()
     assert used["source"]["file"] == str(main_file) and used["gg"] == full["gg"]
-    assert seeds.evaluations(run, [300], count=2, lengths=[3])[300]["source"]["file"] == str(beside)  # as asked
+    assert runs.evaluations(run, [300], count=2, lengths=[3])[300]["source"]["file"] == str(beside)  # as asked
     seeds.main(["--runs", str(run), "--device", "cpu"])
     assert "fewer lengths" not in capsys.readouterr().out
     main_file.unlink()  # only the narrow one left: used, and said

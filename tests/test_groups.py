@@ -73,7 +73,7 @@ def test_bad_groups_give_one_clear_error(tmp_path, text, message):
 
 
 def test_unknown_preset_lists_known_ones():
-    with pytest.raises(InterpError, match="unknown group preset 'add_carr' .known: add8_carry, add8_only, add_carry"):
+    with pytest.raises(InterpError, match="unknown group preset 'add_carr' .known: add8_carry, add8_copyfirst, add8_only, add_carry"):
         load_group("add_carr")
     with pytest.raises(InterpError, match="does not exist"):
         load_group("nowhere/group.toml")

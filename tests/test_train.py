@@ -12,22 +12,15 @@ import torch
 from conftest import TINY_GROUP, train_micro
 from safetensors.torch import load_file
 
+from interp import compute
+from interp.compute import autocast_for, computed_precision, cpu_has_amx
 from interp.config import TrainConfig, make_run_config
 from interp.data import MixtureSampler
 from interp.errors import InterpError
 from interp.groups import load_group
 from interp.run import checkpoint_steps, read_config
 from interp.storage import RunLock
-from interp.train import (
-    Trainer,
-    answer_loss,
-    autocast_for,
-    computed_precision,
-    cpu_compiler_available,
-    cpu_has_amx,
-    learning_rate,
-    train_run,
-)
+from interp.train import Trainer, answer_loss, cpu_compiler_available, learning_rate, train_run
 
 TRAIN = [sys.executable, "-m", "interp.train", "--model", "micro", "--group", str(TINY_GROUP), "--seed", "3",
          "--steps", "60", "--checkpoint-every", "10", "--quiet"]
@@ -263,11 +256,12 @@ def test_device_cuda_without_cuda_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.skipif(not cpu_compiler_available(), reason="torch.compile needs a C++ compiler on the CPU")
-def test_compiled_cpu_training_resumes_bit_identically(tmp_path):
+def test_compiled_cpu_training_resumes_bit_identically(tmp_path, monkeypatch):
     """The CPU compiles with dynamic shapes over packed rows, in bf16 where the CPU has AMX (as the quickstart
     trains); a resumed run must still end bit-identical."""
     cpu = torch.device("cpu")
     config = make_run_config("micro", TINY_GROUP, 3, steps=20, checkpoint_every=10, compile=True, precision="bf16")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # one thread runs eager (cpu_compile_is_safe)
     assert Trainer(tmp_path / "probe", config, cpu, progress=False).compiled
     straight = tmp_path / "straight"
     assert train_run(straight, config, cpu, progress=False) == 0
@@ -285,7 +279,7 @@ def test_bf16_is_computed_only_where_the_device_has_it(monkeypatch):
     cpu = torch.device("cpu")
     assert computed_precision(cpu, "fp32") == "fp32"
     for amx, expected in ((True, "bf16"), (False, "fp32")):
-        monkeypatch.setattr("interp.train.cpu_has_amx", lambda amx=amx: amx)
+        monkeypatch.setattr("interp.compute.cpu_has_amx", lambda amx=amx: amx)
         assert computed_precision(cpu, "bf16") == expected
         with autocast_for(cpu, computed_precision(cpu, "bf16")):
             product = torch.ones(2, 2) @ torch.ones(2, 2)
@@ -293,25 +287,36 @@ def test_bf16_is_computed_only_where_the_device_has_it(monkeypatch):
 
 
 def test_cpu_threads_honour_the_environment_then_the_saved_count_then_idle_cores(monkeypatch):
-    from interp import train
-
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert train.cpu_threads(saved=2) == 3
+    assert compute.cpu_threads(saved=2) == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert train.cpu_threads(saved=2) == 2  # a resumed run computes with the threads it began with
+    assert compute.cpu_threads(saved=2) == 2  # a resumed run computes with the threads it began with
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
-    monkeypatch.setattr(train, "idle_cores", lambda: 0)
-    assert train.cpu_threads(saved=None) == 1  # every core busy: still one thread
-    monkeypatch.setattr(train, "idle_cores", lambda: 5)
-    assert train.cpu_threads(saved=None) == 2  # never more than this process may use
-    monkeypatch.setattr(train, "idle_cores", lambda: None)  # no /proc/stat
-    assert train.cpu_threads(saved=None) == 2
+    monkeypatch.setattr(compute, "idle_cores", lambda: 0)
+    assert compute.cpu_threads(saved=None) == 1  # every core busy: still one thread
+    monkeypatch.setattr(compute, "idle_cores", lambda: 5)
+    assert compute.cpu_threads(saved=None) == 2  # never more than this process may use
+    monkeypatch.setattr(compute, "idle_cores", lambda: None)  # no /proc/stat
+    assert compute.cpu_threads(saved=None) == 2
+
+
+def test_building_a_trainer_changes_no_process_wide_setting(tmp_path):
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), dict(os.environ))
+    Trainer(tmp_path, make_run_config("micro", TINY_GROUP, 0, steps=10), torch.device("cpu"), progress=False)
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), dict(os.environ)) == before
+
+
+def test_amx_counts_only_where_the_kernels_may_use_it(monkeypatch):
+    compute.cpu_has_amx.cache_clear()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # the emulation of a CPU without AVX-512 or AMX
+    try:
+        assert compute.cpu_has_amx() is False
+    finally:
+        compute.cpu_has_amx.cache_clear()
 
 
 def test_idle_cores_reads_a_count_between_zero_and_the_cores():
-    from interp.train import idle_cores
-
-    idle = idle_cores(0.05)
+    idle = compute.idle_cores(0.05)
     assert idle is None or 0 <= idle <= (os.cpu_count() or 1)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from interp.config import RunConfig
 from interp.errors import InterpError
-from interp.run import CONFIG_FILE, checkpoint_steps, read_config
+from interp.run import CONFIG_FILE, checkpoint_steps, read_config, step_file
 from interp.sweep.expansion import RunSpec
 
 STATUS_FILE = "sweep.json"
@@ -65,7 +65,7 @@ def run_dir(out: Path, run: RunSpec) -> Path:
 
 def analysis_done(directory: Path, step: int) -> bool:
     """Whether ``interp.head_overlap`` has written its record for ``step``."""
-    return (directory / "analysis" / "steps" / f"step_{step:06d}.json").is_file()
+    return step_file(directory / "analysis" / "steps", step).is_file()
 
 
 def plan(run: RunSpec, out: Path, options: Options) -> Plan:
@@ -78,7 +78,7 @@ def plan(run: RunSpec, out: Path, options: Options) -> Plan:
         if problem:
             return Plan("conflict", None, problem)
     trained = final in checkpoint_steps(directory)
-    evaluated = (directory / "eval" / f"step_{final:06d}.json").is_file()
+    evaluated = step_file(directory / "eval", final).is_file()
     analyzed = analysis_done(directory, final)
     stages: list[tuple[str, tuple[str, ...]]] = []
     if not trained:
