@@ -12,19 +12,27 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.offline import get_plotlyjs
 
-from interp.storage import write_text
+from interp.errors import InterpError
+from interp.storage import write_bytes, write_text
 
 TASK_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 SIGNED_SCALE = "RdBu_r"  # red positive, blue negative, white at 0 (with zmid=0)
 SEQUENTIAL_SCALE = "Viridis"
 
 
-def html_document(figures: list[go.Figure], title: str, body_html: str = "") -> str:
-    """One self-contained page: plotly.js embedded once, then each figure and any extra HTML."""
+PLOTLY_FILE = "plotly.min.js"
+"""The library beside pages written with ``shared_library``: one copy for a folder of pages, still offline."""
+
+
+def html_document(figures: list[go.Figure], title: str, body_html: str = "", shared_library: bool = False) -> str:
+    """One page: plotly.js embedded once (or, with ``shared_library``, loaded from :data:`PLOTLY_FILE` beside
+    the page), then each figure and any extra HTML."""
     parts = []
     for index, figure in enumerate(figures):
-        parts.append(pio.to_html(figure, full_html=False, include_plotlyjs=index == 0, div_id=f"figure-{index}"))
+        library = (PLOTLY_FILE if shared_library else True) if index == 0 else False
+        parts.append(pio.to_html(figure, full_html=False, include_plotlyjs=library, div_id=f"figure-{index}"))
     return (
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>" + title + "</title>"
         "<style>body{font-family:sans-serif;margin:1.5em;max-width:1400px}table{border-collapse:collapse}"
@@ -33,10 +41,28 @@ def html_document(figures: list[go.Figure], title: str, body_html: str = "") -> 
     )
 
 
-def write_html(path: Path, figures: list[go.Figure], title: str, body_html: str = "") -> Path:
-    """Write the page atomically; it works offline."""
-    write_text(Path(path), html_document(figures, title, body_html))
-    return Path(path)
+def write_html(path: Path, figures: list[go.Figure], title: str, body_html: str = "",
+               shared_library: bool = False) -> Path:
+    """Write the page atomically; it works offline (with ``shared_library``, plotly.js is written beside it)."""
+    path = Path(path)
+    if shared_library:
+        library = path.parent / PLOTLY_FILE
+        if not library.is_file():
+            write_text(library, get_plotlyjs())
+    write_text(path, html_document(figures, title, body_html, shared_library))
+    return path
+
+
+def write_png(path: Path, figure: go.Figure, width: int = 1000, height: int | None = None) -> Path:
+    """A static PNG of the figure (kaleido with the system's Chromium), written atomically."""
+    path = Path(path)
+    try:
+        image = pio.to_image(figure, format="png", width=width, height=height or figure.layout.height or 520)
+    except (ImportError, ValueError, RuntimeError) as error:
+        raise InterpError(f"cannot export {path.name} as PNG ({type(error).__name__}: {error}); it needs kaleido "
+                          "(a dependency: pip install -e .) and Chromium (Debian: apt-get install chromium)") from None
+    write_bytes(path, image)
+    return path
 
 
 def mark_training_lengths(figure: go.Figure, lengths: dict[str, int], colours: dict[str, str]) -> None:

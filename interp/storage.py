@@ -101,6 +101,10 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda temporary: temporary.write_text(text))
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda temporary: temporary.write_bytes(data))
+
+
 def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
 
