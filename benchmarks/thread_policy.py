@@ -1,6 +1,6 @@
 """The trainer's CPU threads on an idle machine and beside one busy process, side by side.
 
-    python benchmarks/thread_policy.py [--steps 60] [--model small] [--group add8_carry] [--avx2]
+    python benchmarks/thread_policy.py [--steps 60] [--model small] [--group add8_carry] [--avx2] [--settings NAME ...]
 
 Trains ``--steps`` steps of the quickstart's configuration (``python -m interp.train``, a fresh process per
 line, so OpenMP reads its environment anew) for each thread setting, first with nothing else running, then
@@ -8,10 +8,10 @@ beside one busy Python loop started in a session of its own (``setsid``: the sch
 its share, as beside a user's other program), and prints the median real tokens/s of the logged windows after
 the first (which holds the compilation). Settings:
 
-- ``policy``: what the trainer chooses (:func:`interp.train.cpu_threads`: one thread per idle core,
-  ``OMP_WAIT_POLICY=PASSIVE`` from ``interp/__init__.py``);
-- ``N threads, passive|active``: ``OMP_NUM_THREADS=N`` with the given ``OMP_WAIT_POLICY`` (active: waiting
-  threads spin).
+- ``all cores`` (what the trainer uses, :func:`interp.compute.cpu_threads`) or ``1 thread``, with an OpenMP
+  wait policy: ``passive`` (waiting threads sleep; what ``interp/__init__.py`` sets unless ``OMP_WAIT_POLICY``
+  is set already), ``active`` (they spin), libgomp's ``default`` (spin a while, then sleep) or a shorter spin
+  (``GOMP_SPINCOUNT``). One thread runs the step eager (:func:`interp.compute.cpu_compile_is_safe`).
 
 ``--avx2`` holds the kernels to AVX2 as on a CPU without AVX-512 or AMX. Run it on an otherwise idle machine.
 """
@@ -29,9 +29,10 @@ import time
 from pathlib import Path
 
 SETTINGS = {
-    "policy": {},
     "all cores, passive": {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": str(os.cpu_count())},
     "all cores, active": {"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": str(os.cpu_count())},
+    "all cores, libgomp default": {"OMP_WAIT_POLICY": "", "OMP_NUM_THREADS": str(os.cpu_count())},
+    "all cores, spin 10k": {"OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": "10000", "OMP_NUM_THREADS": str(os.cpu_count())},
     "1 thread, passive": {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"},
 }
 AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
@@ -39,7 +40,8 @@ AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 def tokens_per_second(model: str, group: str, steps: int, extra_env: dict[str, str]) -> tuple[float, int]:
     """Median real tokens/s after the first logged window, and the thread count the run saved."""
-    env = {key: value for key, value in os.environ.items() if key not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "run"
         subprocess.run([sys.executable, "-m", "interp.train", "--model", model, "--group", group, "--seed", "0", "--out", str(out),
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--model", default="small")
     parser.add_argument("--group", default="add8_carry")
     parser.add_argument("--avx2", action="store_true")
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     args = parser.parse_args()
     extra = AVX2 if args.avx2 else {}
     results: dict[str, dict[str, tuple[float, int]]] = {}
@@ -67,7 +70,7 @@ def main() -> None:
             busy = subprocess.Popen(["setsid", sys.executable, "-c", "while True: pass"])
             time.sleep(1)
         try:
-            for name, env in SETTINGS.items():
+            for name, env in ((name, SETTINGS[name]) for name in args.settings):
                 results.setdefault(name, {})[condition] = tokens_per_second(
                     args.model, args.group, args.steps, {**env, **extra})
                 print(f"{name:>20} {condition:>16}: {results[name][condition][0]:8,.0f} tokens/s "

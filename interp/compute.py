@@ -12,44 +12,22 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 
 import torch
 
 
-def idle_cores(interval: float = 0.25) -> int | None:
-    """How many of this process's cores were idle over ``interval`` seconds (from /proc/stat; None elsewhere)."""
-    def counters() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            values = [int(value) for value in stat.readline().split()[1:]]
-        return values[3] + values[4], sum(values[:8])  # idle + iowait, all but guest time (counted in user)
-
-    try:
-        idle_before, total_before = counters()
-        time.sleep(interval)
-        idle_after, total_after = counters()
-    except (OSError, ValueError, IndexError):
-        return None
-    share = (idle_after - idle_before) / max(total_after - total_before, 1)
-    return round(share * (os.cpu_count() or 1))
-
-
 def cpu_threads(saved: int | None) -> int:
-    """The intra-op thread count for training on the CPU.
-
-    ``OMP_NUM_THREADS`` when set; else the count a resumed run's last checkpoint saved (threads change the
-    order of sums, so a resumed run computes as it began); else one thread per core idle now, at least one.
-    Why not all cores: a thread the OS deschedules makes the others wait for it at every operation, so
-    beside one busy process two threads on 2 cores ran far slower than one (benchmarks/RESULTS.md, § Threads
-    on a busy machine). The count is then fixed for the run: a run's numbers must not depend on when load came.
-    """
+    """The intra-op thread count for training on the CPU: ``OMP_NUM_THREADS`` when set; else the count a resumed
+    run's last checkpoint saved (threads change the order of sums, so a resumed run computes as it began); else
+    every core this process may use. Not fewer when the machine is busy: with waiting threads asleep
+    (``OMP_WAIT_POLICY=PASSIVE``, set in ``interp/__init__.py``) all cores beside one busy process still ran
+    faster than one thread, and a run's numbers then do not depend on what ran when it started
+    (benchmarks/RESULTS.md, § Threads on a busy machine)."""
     if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
         return int(os.environ["OMP_NUM_THREADS"])
     if saved:
         return saved
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    idle = idle_cores()
-    return available if idle is None else max(1, min(available, idle))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def prepare_training(device: torch.device, saved_threads: int | None) -> None:

@@ -286,18 +286,13 @@ def test_bf16_is_computed_only_where_the_device_has_it(monkeypatch):
         assert product.dtype == (torch.bfloat16 if amx else torch.float32)
 
 
-def test_cpu_threads_honour_the_environment_then_the_saved_count_then_idle_cores(monkeypatch):
+def test_cpu_threads_honour_the_environment_then_the_saved_count_then_take_every_core(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert compute.cpu_threads(saved=2) == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert compute.cpu_threads(saved=2) == 2  # a resumed run computes with the threads it began with
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
-    monkeypatch.setattr(compute, "idle_cores", lambda: 0)
-    assert compute.cpu_threads(saved=None) == 1  # every core busy: still one thread
-    monkeypatch.setattr(compute, "idle_cores", lambda: 5)
-    assert compute.cpu_threads(saved=None) == 2  # never more than this process may use
-    monkeypatch.setattr(compute, "idle_cores", lambda: None)  # no /proc/stat
-    assert compute.cpu_threads(saved=None) == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 5})
+    assert compute.cpu_threads(saved=None) == 3
 
 
 def test_building_a_trainer_changes_no_process_wide_setting(tmp_path):
@@ -313,11 +308,6 @@ def test_amx_counts_only_where_the_kernels_may_use_it(monkeypatch):
         assert compute.cpu_has_amx() is False
     finally:
         compute.cpu_has_amx.cache_clear()
-
-
-def test_idle_cores_reads_a_count_between_zero_and_the_cores():
-    idle = compute.idle_cores(0.05)
-    assert idle is None or 0 <= idle <= (os.cpu_count() or 1)
 
 
 def test_a_checkpoint_records_the_threads_it_was_computed_with(uninterrupted):
