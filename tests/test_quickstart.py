@@ -14,13 +14,15 @@ def test_quickstart_trains_both_runs_compares_and_resumes(tmp_path):
         config = json.loads((tmp_path / run / "config.json").read_text())
         assert config["model_preset"] == "small" and config["training"]["steps"] == 12
         assert (tmp_path / run / "eval" / "step_000012.json").is_file()
-    assert "lengths 9-16 (window)" in result.stdout and "verdict:" in result.stdout
+    assert "lengths 9-16 (window)" in result.stdout and "verdict (this seed):" in result.stdout
+    assert "uncertainty: " in result.stdout  # never a verdict presented as certain from one seed
     assert "mean|A-B|" in result.stdout  # the head-reuse summary
     assert (tmp_path / "add8_carry" / "analysis" / "report.html").is_file()
     again = subprocess.run(command, capture_output=True, text=True)  # everything is done: nothing retrains
     assert again.returncode == 0 and "nothing to do" in again.stderr
     for flag, value, message in (("--steps", "20", "already holds a run of 12 steps, not --steps 20"),
-                                 ("--eval-count", "0", "--eval-count and --analysis-count must be at least 1")):
+                                 ("--eval-count", "0", "--eval-count must be at least 1"),
+                                 ("--analysis-count", "1", "--analysis-count must be at least 2")):
         changed = [*command, flag, value]  # argparse: the last value of a flag wins
         before = (tmp_path / "add8_carry" / "config.json").read_bytes()
         bad = subprocess.run(changed, capture_output=True, text=True)
@@ -30,17 +32,24 @@ def test_quickstart_trains_both_runs_compares_and_resumes(tmp_path):
         assert (tmp_path / "add8_carry" / "config.json").read_bytes() == before
 
 
-def test_verdict_needs_both_runs_to_learn_their_training_lengths():
-    from interp.quickstart import comparison
+def test_verdict_needs_both_runs_to_learn_their_training_lengths_and_states_its_uncertainty():
+    from interp.quickstart import Measured, Outcome, Settings, comparison, judge, load_settings
+
+    settings = load_settings()
+    main = settings.main_length
 
     def summary(accuracy: dict[int, float]) -> dict:
         return {"gg": 0.5, "tasks": {"add": {"accuracy": {str(n): a for n, a in accuracy.items()},
                                              "n": {str(n): 256 for n in accuracy}}}}
 
-    learned_to_10 = summary({n: 1.0 if n <= 10 else 0.0 for n in range(1, 21)})
-    learned_to_8 = summary({n: 1.0 if n <= 8 else 0.0 for n in range(1, 21)})
-    never = summary({n: 0.3 if n == 1 else 0.0 for n in range(1, 21)})
-    assert "verdict: transfer up to length 10" in comparison(learned_to_10, learned_to_8)
-    assert "verdict: no transfer" in comparison(learned_to_8, learned_to_8)
-    assert "verdict: inconclusive" in comparison(learned_to_10, never)
-    assert "verdict: inconclusive" in comparison(never, learned_to_8)
+    lengths = range(1, int(2.5 * main) + 1)
+    beyond = summary({n: 1.0 if n <= main + 2 else 0.0 for n in lengths})
+    learned = summary({n: 1.0 if n <= main else 0.0 for n in lengths})
+    never = summary({n: 0.3 if n == 1 else 0.0 for n in lengths})
+    assert judge(beyond, learned, main) == (Outcome.TRANSFER, judge(beyond, learned, main)[1])
+    assert f"verdict (this seed): transfer up to length {main + 2}" in comparison(beyond, learned, settings)
+    assert judge(learned, learned, main)[0] is Outcome.NO_TRANSFER
+    assert judge(beyond, never, main)[0] is judge(never, learned, main)[0] is Outcome.INCONCLUSIVE
+    measured = Settings(settings.model, settings.group, settings.baseline, Measured(5, 4, 5, "a test"))
+    text = comparison(beyond, learned, measured)
+    assert "transferred in 4 of 5 seeds (95% interval 0.38-0.96)" in text and "uncertainty:" in text
