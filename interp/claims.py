@@ -30,7 +30,7 @@ from interp.paper import PAPER_TABLE
 from interp.plots import TASK_COLOURS, sequential_heatmap
 from interp.report import map_grid
 from interp.runs import RunResult
-from interp.seeds import summarize_seeds
+from interp.seeds import format_estimate, summarize_seeds
 
 TRANSFERS = 0.5
 """Transfer-window accuracy at or above which a learned seed counts as transferring."""
@@ -112,16 +112,6 @@ def run_entries(results: Sequence[RunResult]) -> list[dict[str, Any]]:
 
 def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
-
-
-def format_estimate(estimate: dict[str, Any], percent: bool = False) -> str:
-    """``0.62 [0.40, 0.81]`` (percent: ``62% [40%, 81%]``), or n/a."""
-    if estimate["mean"] is None:
-        return "n/a"
-    shown = (lambda value: f"{100 * value:.0f}%") if percent else (lambda value: f"{value:.2f}")
-    lo, hi = estimate["ci"]
-    interval = f" [{shown(lo)}, {shown(hi)}]" if lo is not None and hi is not None else ""
-    return shown(estimate["mean"]) + interval
 
 
 def accuracy_figures(record: dict[str, Any]) -> list[tuple[str, go.Figure]]:

@@ -80,7 +80,7 @@ from interp.evaluate import evaluate_run, read_evaluation
 from interp.groups import TaskGroup, load_group
 from interp.model import Pretrained, architecture, load_pretrained, model_shape, reindex_vocabulary
 from interp.plots import SEQUENTIAL_SCALE, TASK_COLOURS, mark_training_lengths, write_html
-from interp.presets import models_dir, read_toml
+from interp.presets import load_preset
 from interp.run import CONFIG_FILE, checkpoint_steps, read_config
 from interp.storage import write_json
 from interp.tasks import default_tokens, get_task, stable_rng
@@ -94,7 +94,6 @@ from interp.train import (
 from interp.vocab import DIGITS, LETTERS, SPECIALS, Tokenizer
 
 DEFAULT_RECIPE = "default"
-RECIPES = "finetune"
 """Recipes live in ``models/finetune/NAME.toml``."""
 FORMAT_CHECK_EXAMPLES = 32
 """Examples per task whose character runs the format check tokenizes."""
@@ -119,13 +118,8 @@ class Source:
 
 def load_recipe(name_or_path: str | Path) -> TrainConfig:
     """A finetuning recipe: ``models/finetune/NAME.toml`` or a TOML file, its ``[training]`` table."""
-    candidate = Path(name_or_path)
-    path = candidate if candidate.suffix == ".toml" else models_dir() / RECIPES / f"{name_or_path}.toml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in (models_dir() / RECIPES).glob("*.toml"))) or "none"
-        raise InterpError(f"unknown finetuning recipe {str(name_or_path)!r} (known: {known}; or give a .toml path)")
-    table = read_toml(path)
-    return TrainConfig.from_dict(table.get("training", {}), f"recipe {path.stem!r} [training]")
+    name, table = load_preset("finetuning recipe", name_or_path)
+    return TrainConfig.from_dict(table.get("training", {}), f"recipe {name!r} [training]")
 
 
 # ---- vocabulary ---------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 
 from interp.errors import InterpError
 
-PRESET_KINDS = {"group": "groups", "model": "sizes"}
+PRESET_KINDS = {"group": "groups", "model": "sizes", "finetuning recipe": "finetune"}
 
 
 def models_dir() -> Path:

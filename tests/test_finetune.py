@@ -317,7 +317,7 @@ def test_revisions_are_finetuned_alike_and_compared_in_one_figure(tmp_path, caps
 
 @pytest.mark.parametrize("args, message", [
     (["--revision", "main"], "--revision selects a checkpoint of a Hugging Face repository"),
-    (["--recipe", "nonesuch"], "unknown finetuning recipe 'nonesuch'"),
+    (["--recipe", "nonesuch"], "unknown finetuning recipe preset 'nonesuch'"),
     (["--steps", "0"], "steps must be a positive integer"),
 ])
 def test_bad_finetuning_input(tmp_path, pretrained_dir, capsys, args, message):
