@@ -40,6 +40,7 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
+from interp.errors import InterpError
 from interp.groups import TaskGroup
 from interp.tasks import Examples, get_task, stable_rng
 from interp.vocab import PAD
@@ -335,3 +336,12 @@ DEFAULT_TEST_COUNT = 1024
 def evaluation_set(task: str, length: int, count: int = DEFAULT_TEST_COUNT, seed: int = DEFAULT_TEST_SEED) -> Examples:
     """The fixed test examples of ``task`` at exactly ``length`` (the same in every process)."""
     return get_task(task).sample_test(stable_rng(seed, "test", task, length), count, length)
+
+
+def fitting_evaluation_set(task: str, length: int, count: int, seed: int, n_ctx: int, advice: str = "") -> Examples:
+    """:func:`evaluation_set`, refused in one line when its longest example does not fit a context of ``n_ctx``."""
+    examples = evaluation_set(task, length, count, seed)
+    if examples.end.max() > n_ctx:
+        raise InterpError(f"{task} at length {length} needs {examples.end.max()} tokens but the model's context is "
+                          f"{n_ctx}{advice}")
+    return examples

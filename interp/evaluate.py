@@ -48,7 +48,12 @@ from transformer_lens import HookedTransformer
 from interp.cli import add_device_argument, format_lengths, parse_lengths, pick_device
 from interp.compute import evaluation_autocast
 from interp.config import RunConfig, check_context
-from interp.data import DEFAULT_TEST_COUNT, DEFAULT_TEST_SEED, evaluation_set, to_batch
+from interp.data import (
+    DEFAULT_TEST_COUNT,
+    DEFAULT_TEST_SEED,
+    fitting_evaluation_set,
+    to_batch,
+)
 from interp.errors import InterpError, cli_main
 from interp.groups import TaskGroup
 from interp.model import logits
@@ -109,10 +114,7 @@ def count_correct(
     jobs = [(task, length) for task, task_lengths in lengths.items() for length in task_lengths]
     counts: Counts = {task: {} for task in lengths}
     for task, length in tqdm(jobs, desc="evaluating", unit="length", disable=not progress, leave=False):
-        examples = evaluation_set(task, length, count, seed)
-        if examples.end.max() > model.cfg.n_ctx:
-            raise InterpError(f"{task} at length {length} needs {examples.end.max()} tokens but the model's "
-                              f"context is {model.cfg.n_ctx}")
+        examples = fitting_evaluation_set(task, length, count, seed, model.cfg.n_ctx)
         right = exact_match(model, examples)
         counts[task][length] = (int(right.sum()), len(right))
     return counts

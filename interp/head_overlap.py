@@ -74,7 +74,7 @@ from transformer_lens import HookedTransformer
 from interp.ablation import AblationKind, AblationResult, ablate_heads
 from interp.attention import AttentionStats, attention_difference, attention_stats
 from interp.cli import add_device_argument, format_lengths, parse_lengths, pick_device
-from interp.data import DEFAULT_TEST_SEED, evaluation_set
+from interp.data import DEFAULT_TEST_SEED, fitting_evaluation_set
 from interp.errors import InterpError, cli_main
 from interp.evaluate import evaluation_lengths, exact_match
 from interp.groups import TaskGroup
@@ -193,11 +193,8 @@ def analysis_sets(
     sets = {}
     for task, lengths in task_lengths.items():
         for length in lengths:
-            examples = evaluation_set(task, length, count, seed)
-            if examples.end.max() > model.cfg.n_ctx:
-                raise InterpError(f"{task} at length {length} needs {examples.end.max()} tokens but the model's "
-                                  f"context is {model.cfg.n_ctx}; choose shorter --lengths")
-            sets[(task, length)] = examples
+            sets[(task, length)] = fitting_evaluation_set(task, length, count, seed, model.cfg.n_ctx,
+                                                          "; choose shorter --lengths")
     return sets
 
 

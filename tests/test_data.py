@@ -167,3 +167,13 @@ def test_evaluation_sets_are_fixed_and_exact():
     assert not np.array_equal(a.tokens, evaluation_set("nocarry", 7, count=50).tokens[:, : a.tokens.shape[1]])
     assert len(evaluation_set("mqar", 3, count=5)) == 5 and get_task("mqar").min_length == 3
 
+
+
+def test_an_evaluation_set_past_the_context_is_refused_in_one_line():
+    from interp.data import evaluation_set, fitting_evaluation_set
+    from interp.errors import InterpError
+
+    fits = fitting_evaluation_set("add", 3, 4, 0, n_ctx=512)
+    assert (fits.tokens == evaluation_set("add", 3, 4, 0).tokens).all()
+    with pytest.raises(InterpError, match=r"^add at length 3 needs \d+ tokens but the model's context is 5; shorter$"):
+        fitting_evaluation_set("add", 3, 4, 0, n_ctx=5, advice="; shorter")
