@@ -53,14 +53,21 @@ def write_html(path: Path, figures: list[go.Figure], title: str, body_html: str 
     return path
 
 
+PNG_ATTEMPTS = 3
+
+
 def write_png(path: Path, figure: go.Figure, width: int = 1000, height: int | None = None) -> Path:
     """A static PNG of the figure (kaleido with the system's Chromium), written atomically."""
     path = Path(path)
-    try:
-        image = pio.to_image(figure, format="png", width=width, height=height or figure.layout.height or 520)
-    except (ImportError, ValueError, RuntimeError) as error:
-        raise InterpError(f"cannot export {path.name} as PNG ({type(error).__name__}: {error}); it needs kaleido "
-                          "(a dependency: pip install -e .) and Chromium (Debian: apt-get install chromium)") from None
+    for attempt in range(PNG_ATTEMPTS):
+        try:
+            image = pio.to_image(figure, format="png", width=width, height=height or figure.layout.height or 520)
+            break
+        except (ImportError, ValueError, RuntimeError) as error:
+            if attempt + 1 < PNG_ATTEMPTS and not isinstance(error, ImportError):
+                continue  # on a loaded machine kaleido's page sometimes runs before its scripts have loaded
+            raise InterpError(f"cannot export {path.name} as PNG ({type(error).__name__}: {error}); it needs kaleido "
+                              "(a dependency: pip install -e .) and Chromium (Debian: apt-get install chromium)") from None
     write_bytes(path, image)
     return path
 

@@ -121,3 +121,25 @@ def test_bad_input_gives_one_line(arguments, message, tmp_path, capsys):
         main([argument.replace("{tmp}", str(tmp_path)) for argument in arguments])
     error = capsys.readouterr().err
     assert stopped.value.code == 2 and error.startswith("error: ") and message in error and error.count("\n") == 1
+
+
+def test_a_png_export_that_fails_once_is_retried_and_one_that_keeps_failing_is_one_line(tmp_path, monkeypatch):
+    import plotly.graph_objects as go
+
+    from interp import plots
+    from interp.errors import InterpError
+
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("kaleido_scopes is not defined")
+        return b"\x89PNG"
+
+    monkeypatch.setattr(plots.pio, "to_image", flaky)
+    assert plots.write_png(tmp_path / "a.png", go.Figure()).read_bytes() == b"\x89PNG" and len(calls) == 2
+    monkeypatch.setattr(plots.pio, "to_image", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no Chromium")))
+    with pytest.raises(InterpError, match="cannot export b.png as PNG .RuntimeError: no Chromium."):
+        plots.write_png(tmp_path / "b.png", go.Figure())
+    assert not (tmp_path / "b.png").exists()
