@@ -83,7 +83,14 @@ from interp.groups import TaskGroup
 from interp.methods import Method
 from interp.plots import TASK_COLOURS, write_html
 from interp.reuse import DEFAULT_COMPETENCE, PAPER_CAUTION, Protocol
-from interp.run import checkpoint_steps, fingerprint_matches, read_config, resolve_step
+from interp.run import (
+    analysis_dir,
+    checkpoint_steps,
+    fingerprint_matches,
+    read_config,
+    resolve_step,
+    step_record_path,
+)
 from interp.runs import (
     RunSelection,
     add_run_arguments,
@@ -188,7 +195,7 @@ def condition_label(group: str, positional: str, model: str) -> str:
 
 def analysis_path(run_dir: Path, step: int, protocol: str = Protocol.COMPETENT.value) -> Path:
     """The per-step record of a protocol's analysis (the paper's kept beside the competent one)."""
-    return head_overlap.step_record_path(head_overlap.analysis_dir(run_dir, protocol=protocol), step)
+    return step_record_path(analysis_dir(run_dir, protocol=protocol), step)
 
 
 def analysis_is_fresh(record: dict[str, Any], run_dir: Path, step: int, group: TaskGroup,

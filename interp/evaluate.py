@@ -60,10 +60,11 @@ from interp.model import logits
 from interp.plots import TASK_COLOURS, mark_training_lengths, write_html
 from interp.run import (
     checkpoint_steps,
+    evaluation_dir,
+    evaluation_path,
     model_at,
     read_config,
     resolve_step,
-    step_file,
     weights_file,
 )
 from interp.stats import wilson_interval
@@ -307,7 +308,7 @@ def check_evaluation(run_dir: Path, config: RunConfig, lengths: list[int] | None
     """What evaluating ``run_dir`` at ``lengths`` needs, checked before anything is computed: sequences that fit
     the model's context, and an ``eval/`` folder that can be written."""
     check_context(config, evaluation_lengths(config.group, lengths), advice="choose shorter --lengths")
-    check_writable(Path(run_dir) / "eval")
+    check_writable(evaluation_dir(run_dir))
 
 
 def evaluate_run(
@@ -333,11 +334,6 @@ def evaluate_run(
 
 
 # ---- saved evaluations: when one may replace another, and which a reader uses -----------------------------
-
-
-def evaluation_path(run_dir: Path, step: int, tag: str = "") -> Path:
-    """``eval/step_NNNNNN.json``; ``eval/step_NNNNNN.TAG.json`` for one kept beside it (:func:`save_evaluation`)."""
-    return step_file(Path(run_dir) / "eval", step, f".{tag}.json" if tag else ".json")
 
 
 def coverage(record: dict[str, Any]) -> dict[str, dict[int, int]]:

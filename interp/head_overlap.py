@@ -96,12 +96,13 @@ from interp.reuse import (
     reuse_with_intervals,
 )
 from interp.run import (
+    analysis_dir,
     checkpoint_fingerprint,
     fingerprint_matches,
     model_at,
     read_config,
     resolve_step,
-    step_file,
+    step_record_path,
     weights_file,
 )
 from interp.stats import spearman
@@ -429,7 +430,7 @@ def analyze(
         raise InterpError(f"--competence is a fraction in [0, 1], got {threshold}")
     control_record = control_pairs(control, config.group, protocol) if control is not None else None
     task_lengths = analysis_lengths(config.group, chosen_tasks, lengths, protocol)
-    check_writable(analysis_dir(run_dir, protocol=protocol) if into is None else into)
+    check_writable(analysis_dir(run_dir, protocol=protocol.value) if into is None else into)
     checkpoint = checkpoint_fingerprint(run_dir, chosen_step)
     model = model_at(run_dir, config, chosen_step, pick_device(str(device)))
 
@@ -449,7 +450,7 @@ def analyze(
         **build_record(measurements, chosen_methods, config.group, comparison),
         "control": control_record,
     })
-    into = analysis_dir(run_dir, protocol=protocol) if into is None else into
+    into = analysis_dir(run_dir, protocol=protocol.value) if into is None else into
     # the records first, so a report that fails to draw never costs the measurement
     save_analysis(step_record_path(into, chosen_step), record, run_dir)
     if not reports:
@@ -462,11 +463,6 @@ def analyze(
             patterns[task] = (length, measurements[task].attention[length])
     write_reports(into, run_dir, record, patterns, tokenizer, beside_tag(main))
     return record
-
-
-def step_record_path(into: Path, step: int) -> Path:
-    """Where the record of one checkpoint's analysis goes (read across checkpoints by ``interp.correlate``)."""
-    return step_file(into / "steps", step)
 
 
 def is_analysis(record: Any) -> bool:
@@ -563,22 +559,11 @@ def control_pairs(control: Path, group: TaskGroup, protocol: Protocol) -> dict[s
     return {"run": str(control), "group": record["group"], "step": record["step"], "reuse": reuse}
 
 
-def analysis_dir(run_dir: Path, family: str | None = None, protocol: Protocol | str = Protocol.COMPETENT) -> Path:
-    """Where an analysis lives: ``analysis/`` for the full one (``python -m interp.head_overlap``),
-    ``analysis/FAMILY/`` for one family's (``python -m interp.ablation``, ``.patching``, ``.attention``), and
-    under ``analysis/paper/`` the same for the paper's protocol, so that neither a family nor the other
-    protocol ever overwrites an analysis: each is kept beside the others under its own name."""
-    folder = Path(run_dir) / "analysis"
-    if parse_protocol(protocol) is Protocol.PAPER:
-        folder = folder / Protocol.PAPER.value
-    return folder / (family or "")
-
-
 def saved_record(run_dir: Path, family: str | None = None, protocol: Protocol | str = Protocol.COMPETENT) -> dict[str, Any]:
-    """The analysis record saved in ``analysis_dir(run_dir, family, protocol)``."""
+    """The analysis record saved in ``analysis_dir(run_dir, family, parse_protocol(protocol).value)``."""
     run_dir = Path(run_dir)
     read_config(run_dir)  # a clear error where DIR is no run
-    path = analysis_dir(run_dir, family, protocol) / RECORD_FILE
+    path = analysis_dir(run_dir, family, parse_protocol(protocol).value) / RECORD_FILE
     if not path.is_file():
         option = "" if parse_protocol(protocol) is Protocol.COMPETENT else " --protocol paper"
         raise InterpError(f"{run_dir} has no saved analysis ({path} is missing); run python -m "
@@ -610,7 +595,7 @@ def redraw_reports(run_dir: Path, family: str | None = None, device: str | torch
             length = pattern_length(config.group, task, settings["lengths"][task])
             examples = analysis_sets(model, {task: [length]}, settings["count"], settings["seed"])[task, length]
             patterns[task] = (length, attention_stats(model, examples))
-    into = analysis_dir(run_dir, family, protocol)
+    into = analysis_dir(run_dir, family, parse_protocol(protocol).value)
     write_reports(into, run_dir, record, patterns, tokenizer)
     return into
 
@@ -683,7 +668,7 @@ def main(argv: list[str] | None = None, family: str | None = None) -> None:
     add_device_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
     args = parser.parse_args(argv)
-    into = analysis_dir(args.run, family, args.protocol)
+    into = analysis_dir(args.run, family, parse_protocol(args.protocol).value)
     record = analyze(
         args.run, step=args.step, methods=[family] if family else args.methods.split(","), count=args.count,
         lengths=parse_lengths(args.lengths), device=args.device, progress=not args.quiet,

@@ -10,9 +10,13 @@ A run directory holds::
     metrics.jsonl                   per-task loss, learning rate, throughput, quick evaluations
     eval/step_NNNNNN.json           full evaluations (``interp.evaluate``), plus figures; narrower ones are kept
                                     beside as eval/step_NNNNNN.TAG.json (``interp.evaluate.save_evaluation``)
-    analysis/                       head-reuse analyses (``interp.head_overlap``)
+    analysis/                       head-reuse analyses (``interp.head_overlap``): analysis/head_overlap.json
+                                    and its reports; analysis/FAMILY/ for one family's; analysis/steps/
+                                    step_NNNNNN.json per checkpoint; analysis/paper/ the same under the paper's
+                                    protocol
 
-Every result can be regenerated from it. ``load_run(path, step=None)`` gives the model (eval mode) at a
+Every result can be regenerated from it. This module owns that layout: every other module gets a run's paths
+from the functions below, never by joining names itself. ``load_run(path, step=None)`` gives the model (eval mode) at a
 checkpoint, the tokenizer, the config and the list of checkpoint steps.
 """
 
@@ -47,8 +51,44 @@ def step_file(folder: Path, step: int, suffix: str = ".json") -> Path:
     return Path(folder) / f"{step_name(step)}{suffix}"
 
 
+def checkpoints_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
 def checkpoint_stem(run_dir: Path, step: int) -> Path:
-    return Path(run_dir) / "checkpoints" / step_name(step)
+    return checkpoints_dir(run_dir) / step_name(step)
+
+
+def evaluation_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "eval"
+
+
+def evaluation_path(run_dir: Path, step: int, tag: str = "") -> Path:
+    """``eval/step_NNNNNN.json``; ``eval/step_NNNNNN.TAG.json`` for one kept beside it
+    (``interp.evaluate.save_evaluation``)."""
+    return step_file(evaluation_dir(run_dir), step, f".{tag}.json" if tag else ".json")
+
+
+DEFAULT_PROTOCOL = "competent"
+"""The head-reuse protocol whose analyses live at the top of ``analysis/`` (``interp.reuse.Protocol``'s values
+name the others' folders)."""
+
+
+def analysis_dir(run_dir: Path, family: str | None = None, protocol: str = DEFAULT_PROTOCOL) -> Path:
+    """Where an analysis lives: ``analysis/`` for the full one (``python -m interp.head_overlap``),
+    ``analysis/FAMILY/`` for one family's (``python -m interp.ablation``, ``.patching``, ``.attention``), and
+    under ``analysis/PROTOCOL/`` the same for another protocol (``paper``), so that neither a family nor the
+    other protocol ever overwrites an analysis: each is kept beside the others under its own name."""
+    folder = Path(run_dir) / "analysis"
+    if protocol != DEFAULT_PROTOCOL:
+        folder = folder / protocol
+    return folder / (family or "")
+
+
+def step_record_path(analysis: Path, step: int) -> Path:
+    """Where the record of one checkpoint's analysis goes, in an :func:`analysis_dir` (read across checkpoints by
+    ``interp.correlate``)."""
+    return step_file(Path(analysis) / "steps", step)
 
 
 def weights_file(run_dir: Path, step: int) -> Path:
@@ -80,7 +120,7 @@ def optimizer_file(run_dir: Path, step: int) -> Path:
 
 def checkpoint_steps(run_dir: Path) -> list[int]:
     """Steps with a complete checkpoint (state JSON and weights present), ascending."""
-    folder = Path(run_dir) / "checkpoints"
+    folder = checkpoints_dir(run_dir)
     if not folder.is_dir():
         return []
     steps = []

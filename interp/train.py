@@ -58,6 +58,7 @@ from interp.run import (
     build_run_model,
     checkpoint_stem,
     checkpoint_steps,
+    checkpoints_dir,
     optimizer_file,
     read_config,
     weights_file,
@@ -464,7 +465,7 @@ def train_run(out: Path, config: RunConfig | None, device: torch.device, progres
             trainer.load_checkpoint(resume_from)
             trainer.truncate_metrics(resume_from)
             print(f"resuming {out} from step {resume_from}", file=sys.stderr)
-        for folder, name in ((out / "checkpoints", "step_*"), (out, CONFIG_FILE), (out, METRICS_FILE)):
+        for folder, name in ((checkpoints_dir(out), "step_*"), (out, CONFIG_FILE), (out, METRICS_FILE)):
             remove_interrupted_writes(folder, name)  # what a kill -9 left; no one else writes these (the lock)
         try:
             return trainer.run(start_step)

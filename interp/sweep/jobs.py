@@ -17,7 +17,14 @@ from typing import Any
 
 from interp.config import RunConfig
 from interp.errors import InterpError
-from interp.run import CONFIG_FILE, checkpoint_steps, read_config, step_file
+from interp.run import (
+    CONFIG_FILE,
+    analysis_dir,
+    checkpoint_steps,
+    evaluation_path,
+    read_config,
+    step_record_path,
+)
 from interp.sweep.expansion import RunSpec
 
 STATUS_FILE = "sweep.json"
@@ -65,7 +72,7 @@ def run_dir(out: Path, run: RunSpec) -> Path:
 
 def analysis_done(directory: Path, step: int) -> bool:
     """Whether ``interp.head_overlap`` has written its record for ``step``."""
-    return step_file(directory / "analysis" / "steps", step).is_file()
+    return step_record_path(analysis_dir(directory), step).is_file()
 
 
 def plan(run: RunSpec, out: Path, options: Options) -> Plan:
@@ -78,7 +85,7 @@ def plan(run: RunSpec, out: Path, options: Options) -> Plan:
         if problem:
             return Plan("conflict", None, problem)
     trained = final in checkpoint_steps(directory)
-    evaluated = step_file(directory / "eval", final).is_file()
+    evaluated = evaluation_path(directory, final).is_file()
     analyzed = analysis_done(directory, final)
     stages: list[tuple[str, tuple[str, ...]]] = []
     if not trained:
