@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -31,6 +32,7 @@ from interp.sweep import (
     run_sweep,
     write_derived_presets,
 )
+from interp.sweep.process import PARENT_VARIABLE
 from interp.train import build_parser, training_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -419,6 +421,29 @@ def running(pid: int) -> bool:
         return False
 
 
+PARENT_DEATHS = """
+import os, signal, sys, time
+from interp.sweep.process import PARENT_DEATH_SIGNAL, stop_with_parent
+stops = []
+signal.signal(signal.SIGTERM, lambda number, frame: stops.append(number))
+stop_with_parent()
+for _ in range(3):  # as the kernel does while the killed sweep's threads exit one after another
+    os.kill(os.getpid(), PARENT_DEATH_SIGNAL)
+time.sleep(0.2)
+print(len(stops))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_repeated_parent_death_signals_stop_a_job_once():
+    """The kernel signals an orphan again for each thread of its dying parent it is handed to; the job must see one
+    SIGTERM (a second aborts training without a checkpoint: seen as a flaky kill -9 test)."""
+    child = subprocess.run([sys.executable, "-c", PARENT_DEATHS], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, PARENT_VARIABLE: str(os.getpid())})
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == ["1"]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 def test_a_killed_sweep_leaves_no_training_behind_only_a_checkpoint(tmp_path):
     grid = write_grid(tmp_path / "long.toml", {"model": "micro", "group": str(TINY_GROUP), "steps": 100_000,
@@ -439,8 +464,9 @@ def test_a_killed_sweep_leaves_no_training_behind_only_a_checkpoint(tmp_path):
     while running(job):
         assert time.time() - start < 60, "the job outlived the killed sweep"
         time.sleep(0.05)
-    stopped = [line for line in (out / "logs" / "tiny-s0.log").read_text().splitlines() if line.startswith("stopped by")]
-    assert len(stopped) == 1 and stopped[0].startswith("stopped by SIGTERM after step"), stopped
+    log = (out / "logs" / "tiny-s0.log").read_text()
+    stopped = [line for line in log.splitlines() if line.startswith("stopped by")]
+    assert len(stopped) == 1 and stopped[0].startswith("stopped by SIGTERM after step"), log
     assert checkpoint_steps(run)[-1] == int(stopped[0].split()[5].rstrip(";")) < 100_000
     with RunLock(run):  # released
         pass

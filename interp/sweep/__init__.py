@@ -63,7 +63,7 @@ run's output goes to ``OUT/logs/NAME.log``.
 Stopping. SIGINT/SIGTERM to the sweep write ``OUT/.stop``; each running job forwards SIGTERM to its
 child, training saves a checkpoint and exits, and the sweep exits 128+signal. The next invocation
 finishes what was left. On Linux a job also stops when the process that started it dies, even by ``kill -9``
-(the kernel sends it SIGTERM: ``PR_SET_PDEATHSIG``), so a killed sweep leaves no training behind, only a
+(the kernel signals it: ``PR_SET_PDEATHSIG``, turned into one SIGTERM), so a killed sweep leaves no training behind, only a
 checkpoint to resume from, and the job marks its run ``pending`` in ``sweep.json`` (whose ``process`` names the
 sweep that writes it), which would otherwise say ``running`` for good; elsewhere a ``kill -9`` of the sweep leaves its current job running to the end
 of its run (holding the run's lock meanwhile).

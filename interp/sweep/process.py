@@ -9,9 +9,12 @@ presets back and resolving them again (to the same config: the tests hold the tw
 
 Stopping. The sweep writes the stop file; :func:`execute` sees it and sends its child one SIGTERM (the child
 runs in a session of its own, so a Ctrl-C at the terminal reaches the sweep only); training then saves a
-checkpoint and exits. On Linux the child also gets SIGTERM from the kernel when the process that started it
-dies, ``kill -9`` included (``PR_SET_PDEATHSIG``), and then marks its run ``pending`` in ``sweep.json``
-(:func:`record_orphaned`), which would otherwise say ``running`` for good.
+checkpoint and exits. On Linux the child also stops when the process that started it dies, ``kill -9``
+included (``PR_SET_PDEATHSIG``), and then marks its run ``pending`` in ``sweep.json`` (:func:`record_orphaned`),
+which would otherwise say ``running`` for good. Pitfall: the kernel sends the parent-death signal again each time
+the orphan is handed to another thread of the dying parent, and a second SIGTERM aborts training without a
+checkpoint; so the kernel sends SIGUSR1, and the child turns the first one into its one SIGTERM
+(:func:`stop_once`).
 """
 
 from __future__ import annotations
@@ -104,17 +107,26 @@ def failure(log: Path, offset: int) -> tuple[str, str]:
 PARENT_VARIABLE = "INTERP_SWEEP_PARENT"
 """The environment variable through which a job learns which process started it (:func:`stop_with_parent`)."""
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PARENT_DEATH_SIGNAL = signal.SIGUSR1
 
 
 def stop_with_parent() -> None:
-    """On Linux, have the kernel send this job SIGTERM when the process that started it dies, ``kill -9``
-    included: training then saves a checkpoint and exits as on any SIGTERM. If that process died before the
-    request was made, stop at once. Elsewhere (no ``prctl``) nothing is arranged."""
+    """On Linux, have this job stop as on one SIGTERM when the process that started it dies, ``kill -9``
+    included: training then saves a checkpoint and exits. If that process died before the request was made,
+    stop at once. Elsewhere (no ``prctl``) nothing is arranged."""
     if not sys.platform.startswith("linux") or PARENT_VARIABLE not in os.environ:
         return
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    signal.signal(PARENT_DEATH_SIGNAL, stop_once)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL)
     if os.getppid() != int(os.environ[PARENT_VARIABLE]):
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def stop_once(number: int, frame: object) -> None:
+    """The parent-death signal's handler: the first one becomes a SIGTERM to this job, the ones the kernel sends
+    again as the dying parent's threads exit are ignored."""
+    signal.signal(PARENT_DEATH_SIGNAL, signal.SIG_IGN)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def job_main(argv: list[str]) -> int:
