@@ -34,20 +34,19 @@ def accuracy_table(members: list[RunResult]) -> str:
     group = members[0].group
     best = max(members, key=lambda result: result.main_accuracy)
     tasks = group.task_names
-    lengths = sorted({int(length) for result in members for task in tasks
-                      for length in result.evaluation["tasks"][task]["accuracy"]})
+    lengths = sorted({length for result in members for task in tasks for length in result.evaluation.tasks[task].accuracy})
     rows = ["length " + " ".join(f"{f'{task} ({group.role(task)} ≤ {group.spec(task).max_length})':>24}"
                                  for task in tasks)]
     for length in lengths:
         cells = []
         for task in tasks:
-            values = [result.evaluation["tasks"][task]["accuracy"].get(str(length)) for result in members]
+            values = [result.evaluation.tasks[task].accuracy.get(length) for result in members]
             present = [value for value in values if value is not None]
             if not present:
                 cells.append(f"{'':>24}")
                 continue
             trained = "*" if length <= group.spec(task).max_length else " "
-            best_value = best.evaluation["tasks"][task]["accuracy"].get(str(length))
+            best_value = best.evaluation.tasks[task].accuracy.get(length)
             best_text = "" if best_value is None else f"{100 * best_value:.1f}%"
             cells.append(f"{100 * np.mean(present):>13.1f}%{trained} ({best_text:>6})")
         rows.append(f"{length:>6} " + " ".join(cells))

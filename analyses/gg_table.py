@@ -15,8 +15,8 @@ the pattern, not numbers to match.
 Learned runs only. A model that learned nothing has GG 0, which is not transfer (SPEC §6), so a run
 whose evaluation says ``learned: false`` (``interp.seeds`` sets it from the stored accuracies at
 ``--learned-threshold``, default 0.9) is shown in its cell's count and listed, but left out of the mean
-and the comparison. An evaluation without ``learned`` (written before the flag existed) is counted, and
-the table says how many could not be checked.
+and the comparison. A run whose ``learned`` is unknown (a task not evaluated on its training lengths) is
+counted, and the table says how many could not be checked.
 
 Writes ``OUT/gg_table.html``: our table (learned runs) and the paper's as heatmaps on one fixed 0–1 scale.
 """
@@ -53,14 +53,9 @@ def gg_cells(results: list[RunResult]) -> dict[Shape, Cells]:
     return cells
 
 
-def learned(result: RunResult) -> bool | None:
-    """The summary's ``learned`` flag (SPEC §6); None for a summary written before the flag existed."""
-    return result.evaluation.get("learned")
-
-
 def counted_gg(runs: list[RunResult]) -> list[float]:
     """The GG of the runs a cell's mean counts: all but those whose summary says they learned nothing."""
-    return [run.gg for run in runs if learned(run) is not False]
+    return [run.gg for run in runs if run.learned is not False]
 
 
 def cell_text(runs: list[RunResult] | None, paper: float | None) -> str:
@@ -93,11 +88,11 @@ def comparison_lines(shape: Shape, cells: Cells) -> list[str]:
     """The comparison with the paper over the cells both have, and the runs it leaves out or cannot check."""
     runs = [run for cell_runs in cells.values() for run in cell_runs]
     lines = [f"not learned (left out of the mean): {run.label} (M={main}, X={aux}, GG {run.gg:.2f})"
-             for (main, aux), cell_runs in sorted(cells.items()) for run in cell_runs if learned(run) is False]
-    unchecked = sum(learned(run) is None for run in runs)
+             for (main, aux), cell_runs in sorted(cells.items()) for run in cell_runs if run.learned is False]
+    unchecked = sum(run.learned is None for run in runs)
     if unchecked:
-        lines.append(f"{unchecked} of {len(runs)} run(s) have no `learned` flag in their evaluation (written "
-                     "before it existed): counted; evaluate them again to check")
+        lines.append(f"{unchecked} of {len(runs)} run(s) have no `learned` flag (a task was not evaluated on its "
+                     "training lengths): counted; evaluate them at every length to check")
     shared = [(np.mean(kept), PAPER_TABLE[key]) for key, cell_runs in cells.items()
               if key in PAPER_TABLE and (kept := counted_gg(cell_runs))]
     if shape[:2] != PAPER_SHAPE:

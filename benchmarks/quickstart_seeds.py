@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from interp.evaluate import read_evaluation
+from interp.evaluate import Evaluation, read_evaluation
 from interp.quickstart import Outcome, furthest_length, judge, load_settings, window_accuracy
 from interp.run import checkpoint_steps, read_config
 from interp.stats import wilson_interval
@@ -43,7 +43,7 @@ def run_seed(seed: int, out: Path, threads: int, avx2: bool, analysis: bool) -> 
     return time.perf_counter() - start
 
 
-def summary_of(run: Path) -> dict:
+def summary_of(run: Path) -> Evaluation:
     step = checkpoint_steps(run)[-1]
     summary = read_evaluation(run, step, read_config(run).group)
     if summary is None:

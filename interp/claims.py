@@ -24,7 +24,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from interp.correlate import checkpoints_figure, seeds_figure
-from interp.evaluate import accuracy_figure
+from interp.evaluate import Evaluation, accuracy_figure
 from interp.groups import TaskGroup
 from interp.paper import PAPER_TABLE
 from interp.plots import TASK_COLOURS, sequential_heatmap
@@ -107,7 +107,7 @@ def run_entries(results: Sequence[RunResult]) -> list[dict[str, Any]]:
     """Each run's final checkpoint: what the figures and sentences read (its evaluation in full)."""
     return [{"label": result.label, "group": result.group.to_dict(), "kind": result.group.kind, "seed": result.seed,
              "positional": result.positional, "step": result.step, "learned": result.learned, "gg": result.gg,
-             "window": result.transfer_window_accuracy, "evaluation": result.evaluation} for result in results]
+             "window": result.transfer_window_accuracy, "evaluation": result.evaluation.to_json()} for result in results]
 
 
 def percent(value: float | None) -> str:
@@ -120,8 +120,8 @@ def accuracy_figures(record: dict[str, Any]) -> list[tuple[str, go.Figure]]:
     for name in dict.fromkeys(run["group"]["name"] for run in record["runs"]):
         runs = [run for run in record["runs"] if run["group"]["name"] == name]
         group = TaskGroup.from_dict(runs[0]["group"], name)
-        figures.append((f"accuracy_{name}", accuracy_figure([(f"seed {run['seed']}", run["evaluation"])
-                                                             for run in runs], group)))
+        figures.append((f"accuracy_{name}", accuracy_figure([(f"seed {run['seed']}", Evaluation.from_json(
+            run["evaluation"], group)) for run in runs], group)))
     return figures
 
 

@@ -283,9 +283,9 @@ def collect_series(
     options = {} if learned_threshold is None else {"threshold": learned_threshold}
     summaries = evaluations(run_dir, chosen, eval_count, eval_lengths, request.device, config, **options)
     series = RunSeries(label, Path(run_dir), config.group, config.model.positional, config.seed, config.model_preset,
-                       chosen, [summaries[step]["gg"] for step in chosen],
-                       [summaries[step]["transfer_window_accuracy"] for step in chosen],
-                       [summaries[step]["learned"] for step in chosen])
+                       chosen, [summaries[step].gg for step in chosen],
+                       [summaries[step].transfer_window_accuracy for step in chosen],
+                       [summaries[step].learned for step in chosen])
     if not config.group.aux:
         return series
     records = [analysis_at(run_dir, step, config.group, request)

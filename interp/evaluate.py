@@ -20,7 +20,7 @@ L_aux > L_main, the aux curve otherwise) over lengths in (min(L_main, L_aux), ma
 Pitfall: a model that has learned nothing has GG ≈ 0 too (both curves at 0). Every record therefore
 carries ``learned`` — each task at or above 0.9 mean exact match over its own evaluated training lengths
 (``training_accuracy``) — and transfer verdicts and correlations use learned checkpoints only. GG and the
-window are None for a baseline group; ``learned`` is defined for every group. Readers recompute them from the stored accuracies (:func:`with_transfer_metrics`), so every
+window are None for a baseline group; ``learned`` is defined for every group. Readers recompute them from the stored accuracies (:meth:`Evaluation.from_json`), so every
 record is read with these definitions. Accuracies carry Wilson 95% intervals.
 
 Writes ``eval/step_NNNNNN.json`` and ``eval/accuracy_step_NNNNNN.html`` per run; given several runs of
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -182,105 +183,159 @@ def is_learned(training: dict[str, float | None], threshold: float = LEARNED_THR
     return all(value >= threshold for value in training.values())
 
 
-def transfer_metrics(
-    group: TaskGroup, accuracy: dict[str, dict[int, float]], threshold: float = LEARNED_THRESHOLD,
-) -> dict[str, Any]:
-    """GG, the transfer window and its accuracy, per-task training accuracy and ``learned`` (SPEC §6)."""
-    window = transfer_window(group)
-    training = training_accuracy(group, accuracy)
-    return {
-        "gg": generalization_gap(group, accuracy),
-        "transfer_window_accuracy": transfer_window_accuracy(group, accuracy),
-        "transfer_window": None if window is None else {"side": window[0], "lengths": [window[1], window[2]]},
-        "learned": is_learned(training, threshold),
-        "learned_threshold": threshold,
-        "training_accuracy": training,
-    }
+@dataclass(frozen=True)
+class TaskAccuracy:
+    """One task's exact match at each evaluated length, with its Wilson 95% interval and number of examples."""
+
+    role: str
+    """``main`` or ``aux`` in its group."""
+    train_max_length: int
+    accuracy: dict[int, float]
+    ci: dict[int, tuple[float, float]]
+    n: dict[int, int]
+
+    @classmethod
+    def counted(cls, role: str, train_max_length: int, by_length: dict[int, tuple[int, int]]) -> TaskAccuracy:
+        """From (correct, total) per length."""
+        return cls(role, train_max_length, {length: right / total for length, (right, total) in by_length.items()},
+                   {length: tuple(map(float, wilson_interval(right, total))) for length, (right, total) in by_length.items()},
+                   {length: total for length, (_, total) in by_length.items()})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"role": self.role, "train_max_length": self.train_max_length,
+                "accuracy": {str(length): value for length, value in self.accuracy.items()},
+                "ci": {str(length): list(interval) for length, interval in self.ci.items()},
+                "n": {str(length): total for length, total in self.n.items()}}
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> TaskAccuracy:
+        return cls(str(record["role"]), int(record["train_max_length"]),
+                   {int(length): float(value) for length, value in record["accuracy"].items()},
+                   {int(length): (float(low), float(high)) for length, (low, high) in record["ci"].items()},
+                   {int(length): int(total) for length, total in record["n"].items()})
 
 
-def summary_accuracy(summary: dict[str, Any]) -> dict[str, dict[int, float]]:
-    """task → length → exact match, from an evaluation record."""
-    return {task: {int(length): value for length, value in record["accuracy"].items()}
-            for task, record in summary["tasks"].items()}
+@dataclass(frozen=True)
+class EvaluationSource:
+    """Which saved file an evaluation was read from, and the lengths of SPEC §6's it lacks per task (what a GG
+    over fewer lengths leaves out)."""
+
+    file: str
+    lengths_missing: dict[str, str]
 
 
-def with_transfer_metrics(
-    summary: dict[str, Any], group: TaskGroup, threshold: float = LEARNED_THRESHOLD,
-) -> dict[str, Any]:
-    """The record with its transfer metrics computed again from its accuracies: every reader gets SPEC §6's
-    definitions (and ``threshold``), also from a file written before they changed."""
-    return {"step": summary["step"], **transfer_metrics(group, summary_accuracy(summary), threshold),
-            "tasks": summary["tasks"]}
+@dataclass(frozen=True)
+class Evaluation:
+    """One checkpoint's evaluation (``eval/step_NNNNNN.json``): exact match per task and length and the transfer
+    metrics of SPEC §6 computed from it. Build it with :meth:`measured` so the metrics always follow the
+    accuracies; read from disk it names its file (``source``)."""
+
+    step: int
+    tasks: dict[str, TaskAccuracy]
+    gg: float | None
+    transfer_window_accuracy: float | None
+    transfer_window: tuple[str, int, int] | None
+    """:func:`transfer_window`: the shorter-trained side and the lengths (low, high] it must reach."""
+    learned: bool | None
+    learned_threshold: float
+    training_accuracy: dict[str, float | None]
+    source: EvaluationSource | None = None
+
+    @classmethod
+    def measured(cls, group: TaskGroup, step: int, tasks: dict[str, TaskAccuracy],
+                 threshold: float = LEARNED_THRESHOLD, source: EvaluationSource | None = None) -> Evaluation:
+        """The evaluation with its GG, transfer window and its accuracy, per-task training accuracy and ``learned``
+        computed from the accuracies (SPEC §6; ``threshold`` for ``learned``)."""
+        accuracy = {task: entry.accuracy for task, entry in tasks.items()}
+        training = training_accuracy(group, accuracy)
+        return cls(step, tasks, generalization_gap(group, accuracy), transfer_window_accuracy(group, accuracy),
+                   transfer_window(group), is_learned(training, threshold), threshold, training, source)
+
+    @property
+    def accuracy(self) -> dict[str, dict[int, float]]:
+        """task → length → exact match."""
+        return {task: entry.accuracy for task, entry in self.tasks.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        window = self.transfer_window
+        record = {"step": self.step, "gg": self.gg, "transfer_window_accuracy": self.transfer_window_accuracy,
+                  "transfer_window": None if window is None else {"side": window[0], "lengths": [window[1], window[2]]},
+                  "learned": self.learned, "learned_threshold": self.learned_threshold,
+                  "training_accuracy": self.training_accuracy,
+                  "tasks": {task: entry.to_json() for task, entry in self.tasks.items()}}
+        if self.source is not None:
+            record["source"] = {"file": self.source.file, "lengths_missing": self.source.lengths_missing}
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any], group: TaskGroup, threshold: float | None = None) -> Evaluation:
+        """A saved record (an :func:`is_evaluation`) with its transfer metrics computed again from its accuracies:
+        every reader gets SPEC §6's definitions, also from a file written before they changed; the metrics stored
+        in it are not trusted. ``learned`` uses ``threshold``, by default the record's own."""
+        source = record.get("source")
+        if threshold is None:
+            threshold = float(record.get("learned_threshold", LEARNED_THRESHOLD))
+        return cls.measured(group, int(record["step"]),
+                            {task: TaskAccuracy.from_json(entry) for task, entry in record["tasks"].items()}, threshold,
+                            None if source is None else EvaluationSource(source["file"], source["lengths_missing"]))
 
 
-def summarize(group: TaskGroup, counts: Counts, step: int) -> dict[str, Any]:
-    """The ``eval/step_NNNNNN.json`` record."""
-    accuracy = {task: {length: right / total for length, (right, total) in by_length.items()}
-                for task, by_length in counts.items()}
-    tasks = {}
-    for task, by_length in counts.items():
-        intervals = {str(length): list(wilson_interval(right, total)) for length, (right, total) in by_length.items()}
-        tasks[task] = {
-            "role": group.role(task),
-            "train_max_length": group.spec(task).max_length,
-            "accuracy": {str(length): value for length, value in accuracy[task].items()},
-            "ci": intervals,
-            "n": {str(length): total for length, (_, total) in by_length.items()},
-        }
-    return {"step": step, **transfer_metrics(group, accuracy), "tasks": tasks}
+def summarize(group: TaskGroup, counts: Counts, step: int) -> Evaluation:
+    """The evaluation of checkpoint ``step`` from its (correct, total) counts."""
+    return Evaluation.measured(group, step, {task: TaskAccuracy.counted(group.role(task), group.spec(task).max_length,
+                                                                        by_length)
+                                             for task, by_length in counts.items()})
 
 
-def format_table(summary: dict[str, Any]) -> str:
+def format_table(summary: Evaluation) -> str:
     """A compact table: one row per length, one column per task, accuracy in percent."""
-    tasks = summary["tasks"]
+    tasks = summary.tasks
     names = list(tasks)
-    lengths = sorted({int(length) for task in tasks.values() for length in task["accuracy"]})
+    lengths = sorted({length for task in tasks.values() for length in task.accuracy})
     header = "length " + " ".join(f"{name:>11}" for name in names)
     rows = [header]
     for length in lengths:
         cells = []
         for name in names:
-            value = tasks[name]["accuracy"].get(str(length))
-            trained = "*" if length <= tasks[name]["train_max_length"] else " "
+            value = tasks[name].accuracy.get(length)
+            trained = "*" if length <= tasks[name].train_max_length else " "
             cells.append(f"{'':>11}" if value is None else f"{100 * value:>9.1f}%{trained}")
         rows.append(f"{length:>6} " + " ".join(cells))
     rows.append("(* = within the task's training lengths)")
-    rows.append(f"step {summary['step']}: {metrics_line(summary)}")
+    rows.append(f"step {summary.step}: {metrics_line(summary)}")
     return "\n".join(rows)
 
 
-def metrics_line(summary: dict[str, Any]) -> str:
+def metrics_line(summary: Evaluation) -> str:
     """``GG = 0.120, transfer-window accuracy = 80.0% (main, lengths 9-16), learned`` in words."""
-    gg, window, learned = summary["gg"], summary["transfer_window_accuracy"], summary.get("learned")
-    where = summary.get("transfer_window")
+    gg, window, learned = summary.gg, summary.transfer_window_accuracy, summary.learned
     text = f"GG = {'n/a' if gg is None else f'{gg:.3f}'}, transfer-window accuracy = "
     text += "n/a" if window is None else f"{100 * window:.1f}%"
-    if where:
-        low, high = where["lengths"]
-        text += f" ({where['side']}, lengths {low + 1}-{high})"
-    threshold = summary.get("learned_threshold", LEARNED_THRESHOLD)
+    if summary.transfer_window:
+        side, low, high = summary.transfer_window
+        text += f" ({side}, lengths {low + 1}-{high})"
     if learned is None:
         text += "; learned: unknown (a task was not evaluated on its training lengths)"
     elif not learned:
-        text += (f"; NOT learned (a task is below {threshold:.0%} on its training lengths), so GG says nothing "
-                 "about transfer")
+        text += (f"; NOT learned (a task is below {summary.learned_threshold:.0%} on its training lengths), so GG "
+                 "says nothing about transfer")
     return text
 
 
-def accuracy_figure(runs: list[tuple[str, dict[str, Any]]], group: TaskGroup) -> go.Figure:
+def accuracy_figure(runs: list[tuple[str, Evaluation]], group: TaskGroup) -> go.Figure:
     """Accuracy vs length for every task; several runs (seeds) drawn together, the best in bold."""
     colours = {task: TASK_COLOURS[index % len(TASK_COLOURS)] for index, task in enumerate(group.task_names)}
     best = max(range(len(runs)), key=lambda index: mean_main_accuracy(runs[index][1], group))
     figure = go.Figure()
     for index, (label, summary) in enumerate(runs):
-        for task, record in summary["tasks"].items():
-            lengths = sorted(int(length) for length in record["accuracy"])
-            accuracy = [record["accuracy"][str(length)] for length in lengths]
-            name = f"{task} ({record['role']})" + (f" · {label}" if len(runs) > 1 else "")
+        for task, record in summary.tasks.items():
+            lengths = sorted(record.accuracy)
+            accuracy = [record.accuracy[length] for length in lengths]
+            name = f"{task} ({record.role})" + (f" · {label}" if len(runs) > 1 else "")
             bold = index == best
             if len(runs) == 1:  # Wilson band
-                lo = [record["ci"][str(length)][0] for length in lengths]
-                hi = [record["ci"][str(length)][1] for length in lengths]
+                lo = [record.ci[length][0] for length in lengths]
+                hi = [record.ci[length][1] for length in lengths]
                 figure.add_trace(go.Scatter(x=lengths + lengths[::-1], y=hi + lo[::-1], fill="toself",
                                             fillcolor=colours[task], opacity=0.15, line={"width": 0},
                                             hoverinfo="skip", showlegend=False))
@@ -289,8 +344,8 @@ def accuracy_figure(runs: list[tuple[str, dict[str, Any]]], group: TaskGroup) ->
                 "width": 3.5 if bold else 1.2}, opacity=1.0 if bold else 0.45, marker={"size": 5 if bold else 3},
                 hovertemplate=f"{name}<br>length %{{x}}: %{{y:.1%}}<extra></extra>"))
     mark_training_lengths(figure, {spec.task: spec.max_length for spec in group.specs}, colours)
-    gg, learned = runs[best][1]["gg"], runs[best][1].get("learned")
-    title = f"{group.name}: exact match vs length (step {runs[best][1]['step']}"
+    gg, learned = runs[best][1].gg, runs[best][1].learned
+    title = f"{group.name}: exact match vs length (step {runs[best][1].step}"
     title += f", GG {gg:.3f}" if gg is not None else ""
     title += ", not learned)" if learned is False else ")"
     if len(runs) > 1:
@@ -300,8 +355,8 @@ def accuracy_figure(runs: list[tuple[str, dict[str, Any]]], group: TaskGroup) ->
     return figure
 
 
-def mean_main_accuracy(summary: dict[str, Any], group: TaskGroup) -> float:
-    return float(np.mean(list(summary["tasks"][group.main.task]["accuracy"].values())))
+def mean_main_accuracy(summary: Evaluation, group: TaskGroup) -> float:
+    return float(np.mean(list(summary.tasks[group.main.task].accuracy.values())))
 
 
 def check_evaluation(run_dir: Path, config: RunConfig, lengths: list[int] | None) -> None:
@@ -313,8 +368,8 @@ def check_evaluation(run_dir: Path, config: RunConfig, lengths: list[int] | None
 
 def evaluate_run(
     run_dir: Path, steps: list[int], count: int, lengths: list[int] | None, device: torch.device, quiet: bool = False,
-) -> list[dict[str, Any]]:
-    """Evaluate checkpoints of one run; save them (:func:`save_evaluation`) and return their summaries."""
+) -> list[Evaluation]:
+    """Evaluate checkpoints of one run; save them (:func:`save_evaluation`) and return them."""
     config = read_config(run_dir)
     check_evaluation(run_dir, config, lengths)
     summaries = []
@@ -382,14 +437,14 @@ def is_current(run_dir: Path, step: int) -> Callable[[Path, Any], bool]:
     return lambda path, record: is_evaluation(record) and written_after_checkpoint(path, run_dir, step)
 
 
-def save_evaluation(run_dir: Path, step: int, summary: dict[str, Any]) -> Path:
+def save_evaluation(run_dir: Path, step: int, summary: Evaluation) -> Path:
     """Write an evaluation of checkpoint ``step`` by the rule for results on disk (:func:`interp.storage.save_result`);
     returns where it went. ``eval/step_NNNNNN.json`` is replaced only by an evaluation that :func:`covers` it (every
     task and length, with at least as many examples), or when it is stale or no evaluation; otherwise the new one is
     kept beside it as ``eval/step_NNNNNN.n2.l3.json`` (:func:`coverage_tag`), so a narrow evaluation never silently
     replaces a full one. Readers take the fullest (:func:`fullest_evaluation`)."""
-    return save_result(evaluation_path(run_dir, step), summary, is_current(run_dir, step), covers,
-                       coverage_tag(summary))
+    record = summary.to_json()
+    return save_result(evaluation_path(run_dir, step), record, is_current(run_dir, step), covers, coverage_tag(record))
 
 
 def fullest_evaluation(
@@ -402,14 +457,14 @@ def fullest_evaluation(
 
 def with_source(
     summary: dict[str, Any], path: Path, group: TaskGroup, threshold: float = LEARNED_THRESHOLD,
-) -> dict[str, Any]:
-    """The record as a reader uses it: its transfer metrics computed again (:func:`with_transfer_metrics`), and
-    which file it came from, with the lengths of SPEC §6's it lacks (what a GG over fewer lengths leaves out)."""
+) -> Evaluation:
+    """A saved record as a reader uses it: typed, its transfer metrics computed again (:meth:`Evaluation.from_json`),
+    and naming its file with the lengths of SPEC §6's it lacks."""
     cells = coverage(summary)
     missing = {task: format_lengths(sorted(set(group.eval_lengths(task)) - set(cells.get(task, {}))), " ")
                for task in group.task_names}
-    return {**with_transfer_metrics(summary, group, threshold), "source": {
-        "file": str(path), "lengths_missing": {task: text for task, text in missing.items() if text}}}
+    source = {"file": str(path), "lengths_missing": {task: text for task, text in missing.items() if text}}
+    return Evaluation.from_json({**summary, "source": source}, group, threshold)
 
 
 def answers_request(record: dict[str, Any], group: TaskGroup, count: int | None = None,
@@ -429,7 +484,7 @@ def answers_request(record: dict[str, Any], group: TaskGroup, count: int | None 
 
 
 def read_evaluation(run_dir: Path, step: int, group: TaskGroup, count: int | None = None,
-                    lengths: list[int] | None = None) -> dict[str, Any] | None:
+                    lengths: list[int] | None = None) -> Evaluation | None:
     """The fullest saved evaluation of a checkpoint that answers the request (:func:`answers_request`), as a
     reader uses it (:func:`with_source`), or None."""
     found = fullest_evaluation(run_dir, step, lambda record: answers_request(record, group, count, lengths))

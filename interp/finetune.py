@@ -76,7 +76,7 @@ from interp.cli import pick_device
 from interp.config import RunConfig, TrainConfig
 from interp.data import DEFAULT_TEST_COUNT
 from interp.errors import InterpError, cli_main
-from interp.evaluate import evaluate_run, read_evaluation
+from interp.evaluate import Evaluation, evaluate_run, read_evaluation
 from interp.groups import TaskGroup, load_group
 from interp.model import Pretrained, architecture, load_pretrained, model_shape, reindex_vocabulary
 from interp.plots import SEQUENTIAL_SCALE, TASK_COLOURS, mark_training_lengths, write_html
@@ -314,24 +314,24 @@ def finetune_revisions(
     write_json(out / "revisions.json", {
         "pretrained": source.name, "group": group.name, "main": group.main.task, "steps": training.steps,
         "revisions": [{"revision": revision, "run": run.name, "commit": read_config(run).pretrained["commit"],
-                       "step": summary["step"], "gg": summary["gg"], "learned": summary["learned"],
-                       "transfer_window_accuracy": summary["transfer_window_accuracy"],
-                       "accuracy": summary["tasks"][group.main.task]["accuracy"]}
+                       "step": summary.step, "gg": summary.gg, "learned": summary.learned,
+                       "transfer_window_accuracy": summary.transfer_window_accuracy,
+                       "accuracy": summary.tasks[group.main.task].to_json()["accuracy"]}
                       for revision, run, summary in results]})
     print(f"figure comparing the revisions: {figure_path}")
     return 0
 
 
-def revisions_figure(results: list[tuple[str, dict[str, Any]]], group: TaskGroup, name: str) -> go.Figure:
+def revisions_figure(results: list[tuple[str, Evaluation]], group: TaskGroup, name: str) -> go.Figure:
     """Main-task exact match vs length, one line per pretraining revision (dark = first given)."""
     main = group.main.task
     positions = np.linspace(0, 1, len(results)) if len(results) > 1 else [0.0]
     figure = go.Figure()
     for (revision, summary), colour in zip(results, sample_colorscale(SEQUENTIAL_SCALE, list(positions))):
-        record = summary["tasks"][main]
-        lengths = sorted(int(length) for length in record["accuracy"])
-        accuracy = np.array([record["accuracy"][str(length)] for length in lengths])
-        lo, hi = (np.array([record["ci"][str(length)][side] for length in lengths]) for side in (0, 1))
+        record = summary.tasks[main]
+        lengths = sorted(record.accuracy)
+        accuracy = np.array([record.accuracy[length] for length in lengths])
+        lo, hi = (np.array([record.ci[length][side] for length in lengths]) for side in (0, 1))
         figure.add_trace(go.Scatter(
             x=lengths, y=accuracy, mode="lines+markers", name=revision, line={"color": colour, "width": 2},
             error_y={"type": "data", "symmetric": False, "array": hi - accuracy, "arrayminus": accuracy - lo,

@@ -31,7 +31,7 @@ import numpy as np
 from interp.cli import add_device_argument, pick_device
 from interp.config import RunConfig, make_run_config
 from interp.errors import InterpError, cli_main
-from interp.evaluate import evaluate_run, read_evaluation
+from interp.evaluate import Evaluation, evaluate_run, read_evaluation
 from interp.groups import load_group
 from interp.presets import check_keys, models_dir, read_toml, typed_fields
 from interp.run import CONFIG_FILE, checkpoint_steps, read_config, step_name
@@ -111,7 +111,7 @@ def planned_config(out: Path, model: str, group: str, seed: int, steps: int | No
     return None
 
 
-def evaluation_of(run: Path, group: str, count: int, device, quiet: bool) -> dict:
+def evaluation_of(run: Path, group: str, count: int, device, quiet: bool) -> Evaluation:
     """The last checkpoint's evaluation at the group's evaluation lengths for both runs (so the baseline is seen in the
     transfer window too), reusing a saved one made with at least ``count`` examples at those lengths."""
     step = checkpoint_steps(run)[-1]
@@ -120,17 +120,17 @@ def evaluation_of(run: Path, group: str, count: int, device, quiet: bool) -> dic
             or evaluate_run(run, [step], count, lengths, device, quiet=quiet)[-1])
 
 
-def window_accuracy(summary: dict, low: int, high: int) -> float:
-    accuracy = summary["tasks"]["add"]["accuracy"]
-    return float(np.mean([accuracy[str(n)] for n in range(low, high + 1) if str(n) in accuracy]))
+def window_accuracy(summary: Evaluation, low: int, high: int) -> float:
+    accuracy = summary.tasks["add"].accuracy
+    return float(np.mean([accuracy[n] for n in range(low, high + 1) if n in accuracy]))
 
 
-def furthest_length(summary: dict) -> int:
+def furthest_length(summary: Evaluation) -> int:
     """The last length up to which addition's exact match stays at or above 50% without a gap."""
-    accuracy = summary["tasks"]["add"]["accuracy"]
+    accuracy = summary.tasks["add"].accuracy
     reach = 0
-    for length in sorted(map(int, accuracy)):
-        if accuracy[str(length)] < 0.5:
+    for length in sorted(accuracy):
+        if accuracy[length] < 0.5:
             break
         reach = length
     return reach
@@ -147,7 +147,7 @@ class Outcome(enum.Enum):
     """A run did not learn its training lengths, so the comparison says nothing about transfer."""
 
 
-def judge(group_summary: dict, baseline_summary: dict, main_length: int) -> tuple[Outcome, str]:
+def judge(group_summary: Evaluation, baseline_summary: Evaluation, main_length: int) -> tuple[Outcome, str]:
     """The outcome of one group run against its baseline (addition trained up to ``main_length``), and the
     sentence that explains it."""
     inside = window_accuracy(group_summary, 1, main_length), window_accuracy(baseline_summary, 1, main_length)
@@ -166,21 +166,21 @@ def judge(group_summary: dict, baseline_summary: dict, main_length: int) -> tupl
         f"auxiliaries and to {reach[1]} alone")
 
 
-def comparison(group_summary: dict, baseline_summary: dict, settings: Settings) -> str:
+def comparison(group_summary: Evaluation, baseline_summary: Evaluation, settings: Settings) -> str:
     main_length, (low, high) = settings.main_length, settings.window
-    count = min(group_summary["tasks"]["add"]["n"].values())
+    count = min(group_summary.tasks["add"].n.values())
     lines = ["", f"addition exact match ({count} examples per length):",
              f"{'length':>8} {'with aux':>9} {'alone':>7}"]
-    with_aux = group_summary["tasks"]["add"]["accuracy"]
-    alone = baseline_summary["tasks"]["add"]["accuracy"]
-    for length in sorted(map(int, with_aux)):
+    with_aux = group_summary.tasks["add"].accuracy
+    alone = baseline_summary.tasks["add"].accuracy
+    for length in sorted(with_aux):
         marker = " (trained)" if length <= main_length else " (transfer window)" if length <= high else ""
-        lines.append(f"{length:>8} {100 * with_aux[str(length)]:>8.1f}% {100 * alone[str(length)]:>6.1f}%{marker}")
+        lines.append(f"{length:>8} {100 * with_aux[length]:>8.1f}% {100 * alone[length]:>6.1f}%{marker}")
     inside = window_accuracy(group_summary, 1, main_length), window_accuracy(baseline_summary, 1, main_length)
     window = window_accuracy(group_summary, low, high), window_accuracy(baseline_summary, low, high)
     lines.append(f"\nlengths 1-{main_length} (trained):  with aux {100 * inside[0]:.1f}%, alone {100 * inside[1]:.1f}%")
     lines.append(f"lengths {low}-{high} (window):  with aux {100 * window[0]:.1f}%, alone {100 * window[1]:.1f}%")
-    lines.append(f"generalisation gap of the group run: {group_summary['gg']:.3f}")
+    lines.append(f"generalisation gap of the group run: {group_summary.gg:.3f}")
     lines.append(f"verdict (this seed): {judge(group_summary, baseline_summary, main_length)[1]}")
     lines.append(f"uncertainty: {settings.measured.sentence()}")
     return "\n".join(lines)

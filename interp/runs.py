@@ -21,6 +21,7 @@ from interp.data import DEFAULT_TEST_COUNT
 from interp.errors import InterpError
 from interp.evaluate import (
     LEARNED_THRESHOLD,
+    Evaluation,
     answers_request,
     evaluate_run,
     fullest_evaluation,
@@ -66,8 +67,8 @@ def run_labels(runs: Sequence[Path]) -> list[str]:
 def evaluations(
     run_dir: Path, steps: Sequence[int], count: int | None = None, lengths: list[int] | None = None,
     device: torch.device | str = "cpu", config: RunConfig | None = None, threshold: float = LEARNED_THRESHOLD,
-) -> dict[int, dict[str, Any]]:
-    """``interp.evaluate`` summaries of the given checkpoints: of the fresh ones in ``eval/`` that answer the request
+) -> dict[int, Evaluation]:
+    """``interp.evaluate`` evaluations of the given checkpoints: of the fresh ones in ``eval/`` that answer the request
     the fullest (:func:`interp.evaluate.fullest_evaluation`), the rest computed; their transfer metrics computed from
     the accuracies with ``threshold`` for ``learned``, and each says which file it is (``source``)."""
     config = config or read_config(run_dir)
@@ -90,7 +91,7 @@ class RunResult:
     label: str
     config: RunConfig
     step: int
-    evaluation: dict[str, Any]
+    evaluation: Evaluation
 
     @property
     def group(self) -> TaskGroup:
@@ -111,15 +112,15 @@ class RunResult:
 
     @property
     def gg(self) -> float | None:
-        return self.evaluation["gg"]
+        return self.evaluation.gg
 
     @property
     def transfer_window_accuracy(self) -> float | None:
-        return self.evaluation["transfer_window_accuracy"]
+        return self.evaluation.transfer_window_accuracy
 
     @property
     def learned(self) -> bool | None:
-        return self.evaluation["learned"]
+        return self.evaluation.learned
 
     @property
     def main_accuracy(self) -> float:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +84,11 @@ def summarize_seeds(results: Iterable[RunResult], seed: int = 0) -> list[dict[st
             "runs": [result.label for result in members],
             "steps": [result.step for result in members],
             "learned": [result.learned for result in members],
-            "learned_threshold": members[0].evaluation["learned_threshold"],
+            "learned_threshold": members[0].evaluation.learned_threshold,
             "unlearned": [result.label for result in members if not result.learned],
-            "evaluations": [result.evaluation["source"]["file"] for result in members],
-            "narrow": {result.label: result.evaluation["source"] for result in members
-                       if result.evaluation["source"]["lengths_missing"]},
+            "evaluations": [result.evaluation.source.file for result in members],
+            "narrow": {result.label: asdict(result.evaluation.source) for result in members
+                       if result.evaluation.source.lengths_missing},
             "gg": over_seeds([result.gg for result in learned], seed),
             "transfer_window_accuracy": over_seeds([result.transfer_window_accuracy for result in learned], seed),
             "main_accuracy": over_seeds([result.main_accuracy for result in members], seed),

@@ -14,6 +14,7 @@ import pytest
 from micro_runs import ANALYSIS_OPTIONS, EVAL_COUNT, RUNS, UNLEARNED_OK
 
 from interp.errors import InterpError
+from interp.evaluate import Evaluation
 from interp.groups import TaskGroup, TaskSpec
 from interp.runs import RunResult, evaluations, expand_runs, final_results, run_labels
 from interp.seeds import format_seeds_table, main, summarize_seeds
@@ -82,13 +83,13 @@ def test_seeds_summary_over_final_checkpoints(results):
         members = [result for result in results if (result.group.name, result.positional) == (group, positional)]
         assert summary["seeds"] == sorted(result.seed for result in members)
         assert summary["steps"] == [120] * len(members)
-        gg = [result.evaluation["gg"] for result in members]
+        gg = [result.evaluation.gg for result in members]
         assert summary["gg"]["mean"] == pytest.approx(np.mean(gg))
         assert min(gg) - 1e-12 <= summary["gg"]["ci"][0] <= summary["gg"]["ci"][1] <= max(gg) + 1e-12
-        window = [result.evaluation["transfer_window_accuracy"] for result in members]
+        window = [result.evaluation.transfer_window_accuracy for result in members]
         assert summary["transfer_window_accuracy"]["mean"] == pytest.approx(np.mean(window))
         best = max(members, key=lambda result: np.mean(list(
-            result.evaluation["tasks"][result.group.main.task]["accuracy"].values())))
+            result.evaluation.tasks[result.group.main.task].accuracy.values())))
         assert summary["best"]["seed"] == best.seed and summary["best"]["run"] == best.label
     assert summaries["tiny_control", "rope"]["kind"] == "control"
     assert summaries["tiny_control", "rope"]["main"] == {"task": "reverse", "max_length": 4}
@@ -115,12 +116,12 @@ def test_seeds_command(analysed, tmp_path, capsys):
 def test_an_evaluation_with_another_count_is_recomputed(analysed, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(analysed / "tiny_s0", run)
-    assert evaluations(run, [120])[120]["tasks"]["copy"]["n"]["1"] == EVAL_COUNT  # unset: reuse what is there
-    assert evaluations(run, [120], count=8)[120]["tasks"]["copy"]["n"]["1"] == 8
+    assert evaluations(run, [120])[120].tasks["copy"].n[1] == EVAL_COUNT  # unset: reuse what is there
+    assert evaluations(run, [120], count=8)[120].tasks["copy"].n[1] == 8
     # fewer examples than the saved one: kept beside it, which stays the one an unset request uses
     assert json.loads((run / "eval" / "step_000120.json").read_text())["tasks"]["copy"]["n"]["1"] == EVAL_COUNT
     assert json.loads((run / "eval" / "step_000120.n8.l1-10.json").read_text())["tasks"]["copy"]["n"]["1"] == 8
-    assert evaluations(run, [120])[120]["source"]["file"] == str(run / "eval" / "step_000120.json")
+    assert evaluations(run, [120])[120].source.file == str(run / "eval" / "step_000120.json")
 
 
 # ---- analyses/ scripts -----------------------------------------------------------------------------------
@@ -151,10 +152,9 @@ def test_gg_table_script_prints_the_paper_beside_ours(analysed, results, tmp_pat
 
 
 def synthetic(result: RunResult, main: int, aux: int, gg: float, learned: bool | None = True) -> RunResult:
-    """``result`` as an add_carry run at M = ``main``, X = ``aux``; ``learned`` None: a summary without the flag."""
+    """``result`` as an add_carry run at M = ``main``, X = ``aux``; ``learned`` None: unknown."""
     group = TaskGroup("add_carry", TaskSpec("add", main), (TaskSpec("nocarry", aux), TaskSpec("carry", aux)))
-    evaluation = {key: value for key, value in result.evaluation.items() if key != "learned"}
-    evaluation |= {"gg": gg} if learned is None else {"gg": gg, "learned": learned}
+    evaluation = dataclasses.replace(result.evaluation, gg=gg, learned=learned)
     return dataclasses.replace(result, config=dataclasses.replace(result.config, group=group), evaluation=evaluation)
 
 
@@ -218,8 +218,9 @@ def test_fig10_sweep_fills_every_paper_cell_with_three_seeds(tmp_path):
 
     gg_table = load_script("gg_table")
     runs = expand(load_grid(ANALYSES.parent / "sweeps" / "fig10_lengths.toml"), tmp_path)
+    unevaluated = Evaluation(0, {}, 0.5, None, None, None, 0.9, {})
     cells = gg_table.gg_cells([RunResult(tmp_path / run.name, run.name, run.config, run.config.training.steps,
-                                         {"gg": 0.5}) for run in runs])
+                                         unevaluated) for run in runs])
     assert list(cells) == [(*gg_table.PAPER_SHAPE, "rope")]
     [grid] = cells.values()
     assert set(grid) == set(gg_table.PAPER_TABLE)

@@ -14,6 +14,10 @@ from interp.cli import format_lengths, parse_lengths
 from interp.data import evaluation_set
 from interp.errors import InterpError
 from interp.evaluate import (
+    LEARNED_THRESHOLD,
+    Evaluation,
+    EvaluationSource,
+    TaskAccuracy,
     coverage_tag,
     covers,
     evaluate_run,
@@ -22,9 +26,7 @@ from interp.evaluate import (
     generalization_gap,
     read_evaluation,
     summarize,
-    transfer_metrics,
     transfer_window_accuracy,
-    with_transfer_metrics,
 )
 from interp.groups import TaskGroup, TaskSpec
 from interp.stats import wilson_interval
@@ -94,6 +96,14 @@ def step_curve(reach: int, top: int = 40) -> dict[int, float]:
     return {length: float(length <= reach) for length in range(1, top + 1)}
 
 
+def measured(group: TaskGroup, accuracy: dict[str, dict[int, float]], threshold: float = LEARNED_THRESHOLD) -> Evaluation:
+    """An evaluation with these accuracies (one example a length) and its transfer metrics."""
+    tasks = {task: TaskAccuracy(group.role(task), group.spec(task).max_length, by_length,
+                                {length: (value, value) for length, value in by_length.items()},
+                                dict.fromkeys(by_length, 1)) for task, by_length in accuracy.items()}
+    return Evaluation.measured(group, 0, tasks, threshold)
+
+
 @pytest.mark.parametrize("main, aux, main_reach, aux_reach, gg, window", [
     (16, 32, 16, 32, 16 / 32, 0.0),   # no transfer, aux longer: the main task fails on (16, 32]
     (16, 32, 32, 32, 0.0, 1.0),       # full transfer
@@ -106,47 +116,49 @@ def test_generalization_gap_both_ways(main, aux, main_reach, aux_reach, gg, wind
     accuracy = {"add": step_curve(main_reach), "nocarry": step_curve(aux_reach), "carry": step_curve(aux_reach)}
     assert generalization_gap(group, accuracy) == pytest.approx(gg)
     if window is None:
-        assert transfer_window_accuracy(group, accuracy) is None and transfer_metrics(group, accuracy)["transfer_window"] is None
+        assert transfer_window_accuracy(group, accuracy) is None and measured(group, accuracy).transfer_window is None
     else:
         assert transfer_window_accuracy(group, accuracy) == pytest.approx(window)
         side = "main" if main < aux else "aux"
-        assert transfer_metrics(group, accuracy)["transfer_window"] == {"side": side, "lengths": sorted([main, aux])}
-    assert transfer_metrics(group, accuracy)["learned"] is True
+        saved = measured(group, accuracy).to_json()["transfer_window"]
+        assert saved == {"side": side, "lengths": sorted([main, aux])}
+    assert measured(group, accuracy).learned is True
 
 
 def test_unlearned_checkpoint_has_gg_zero_but_is_not_learned():
     group = TaskGroup("g", TaskSpec("add", 8), (TaskSpec("nocarry", 16),))
     nothing = {"add": step_curve(0), "nocarry": step_curve(0)}
-    metrics = transfer_metrics(group, nothing)
-    assert metrics["gg"] == 0 and metrics["learned"] is False
-    assert metrics["training_accuracy"] == {"add": 0.0, "nocarry": 0.0}
+    metrics = measured(group, nothing)
+    assert metrics.gg == 0 and metrics.learned is False
+    assert metrics.training_accuracy == {"add": 0.0, "nocarry": 0.0}
     half = {"add": step_curve(8), "nocarry": step_curve(12)}  # nocarry right on 12 of its 16 training lengths
-    assert transfer_metrics(group, half)["learned"] is False
-    assert transfer_metrics(group, half, threshold=0.7)["learned"] is True
+    assert measured(group, half).learned is False
+    assert measured(group, half, threshold=0.7).learned is True
     untrained_lengths = {"add": {20: 0.0}, "nocarry": {20: 0.0}}  # no training length evaluated: unknown
-    assert transfer_metrics(group, untrained_lengths)["learned"] is None
+    assert measured(group, untrained_lengths).learned is None
     baseline = TaskGroup("only", TaskSpec("add", 8))
-    assert transfer_metrics(baseline, {"add": step_curve(8)})["learned"] is True
+    assert measured(baseline, {"add": step_curve(8)}).learned is True
 
 
 def test_saved_records_are_read_with_the_current_definitions():
     group = TaskGroup("g", TaskSpec("add", 16), (TaskSpec("nocarry", 4),))
     counts = {"add": {n: (int(n <= 16), 1) for n in range(1, 21)}, "nocarry": {n: (int(n <= 4), 1) for n in range(1, 21)}}
     summary = summarize(group, counts, step=3)
-    old = {**summary, "gg": 0.0}
+    old = {**summary.to_json(), "gg": 0.0}
     del old["learned"]
-    assert with_transfer_metrics(old, group) == summary
+    assert Evaluation.from_json(old, group) == summary
 
 
 def test_summary_record():
     counts = {"add": {1: (10, 10), 5: (3, 10)}, "nocarry": {1: (10, 10), 5: (9, 10)}, "carry": {1: (10, 10), 5: (7, 10)}}
     summary = summarize(GROUP, counts, step=7)
-    assert summary["step"] == 7 and summary["gg"] == pytest.approx((0 + 0.5) / 2)
-    assert summary["transfer_window_accuracy"] == pytest.approx(0.3)
-    add = summary["tasks"]["add"]
+    assert summary.step == 7 and summary.gg == pytest.approx((0 + 0.5) / 2)
+    assert summary.transfer_window_accuracy == pytest.approx(0.3)
+    add = summary.to_json()["tasks"]["add"]  # as saved
     assert add["role"] == "main" and add["train_max_length"] == 4 and add["n"] == {"1": 10, "5": 10}
     assert add["ci"]["5"] == pytest.approx(list(wilson_interval(3, 10)))
-    assert summary["tasks"]["carry"]["role"] == "aux"
+    assert summary.tasks["carry"].role == "aux"
+    assert Evaluation.from_json(summary.to_json(), GROUP) == summary
 
 
 def test_wilson_interval_textbook_values():
@@ -238,11 +250,11 @@ def test_a_narrow_evaluation_never_replaces_a_full_one_and_readers_use_the_fulle
     assert (run / "eval" / "accuracy_step_000300.n2.l3.html").is_file()
     assert "kept beside the fuller eval/step_000300.json" in capsys.readouterr().out
     group = load_run(run).config.group
-    assert read_evaluation(run, 300, group)["source"] == {"file": str(main_file), "lengths_missing": {}}
-    assert read_evaluation(run, 300, group)["gg"] == full["gg"]
+    assert read_evaluation(run, 300, group).source == EvaluationSource(str(main_file), {})
+    assert read_evaluation(run, 300, group).gg == full["gg"]
     [used] = runs.evaluations(run, [300]).values()
-    assert used["source"]["file"] == str(main_file) and used["gg"] == full["gg"]
-    assert runs.evaluations(run, [300], count=2, lengths=[3])[300]["source"]["file"] == str(beside)  # as asked
+    assert used.source.file == str(main_file) and used.gg == full["gg"]
+    assert runs.evaluations(run, [300], count=2, lengths=[3])[300].source.file == str(beside)  # as asked
     seeds.main(["--runs", str(run), "--device", "cpu"])
     assert "fewer lengths" not in capsys.readouterr().out
     main_file.unlink()  # only the narrow one left: used, and said

@@ -33,14 +33,15 @@ def test_quickstart_trains_both_runs_compares_and_resumes(tmp_path):
 
 
 def test_verdict_needs_both_runs_to_learn_their_training_lengths_and_states_its_uncertainty():
+    from interp.evaluate import Evaluation, TaskAccuracy
     from interp.quickstart import Measured, Outcome, Settings, comparison, judge, load_settings
 
     settings = load_settings()
     main = settings.main_length
 
-    def summary(accuracy: dict[int, float]) -> dict:
-        return {"gg": 0.5, "tasks": {"add": {"accuracy": {str(n): a for n, a in accuracy.items()},
-                                             "n": {str(n): 256 for n in accuracy}}}}
+    def summary(accuracy: dict[int, float]) -> Evaluation:
+        add = TaskAccuracy("main", main, accuracy, {n: (a, a) for n, a in accuracy.items()}, dict.fromkeys(accuracy, 256))
+        return Evaluation(0, {"add": add}, 0.5, None, None, None, 0.9, {})
 
     lengths = range(1, int(2.5 * main) + 1)
     beyond = summary({n: 1.0 if n <= main + 2 else 0.0 for n in lengths})
