@@ -313,3 +313,20 @@ def test_amx_counts_only_where_the_kernels_may_use_it(monkeypatch):
 def test_a_checkpoint_records_the_threads_it_was_computed_with(uninterrupted):
     record = json.loads(next((uninterrupted / "checkpoints").glob("step_*.json")).read_text())
     assert record["threads"] == 1  # OMP_NUM_THREADS=1 in conftest
+
+
+def test_capped_kernels_get_a_compiled_kernel_cache_of_their_own():
+    """Kernels compiled natively and reused with ATEN_CPU_CAPABILITY=avx2 crashed the step (a segfault on an AMD
+    EPYC): the package gives capped processes a cache of their own, and leaves others' as torch chooses."""
+    probe = "import os, interp; print(os.environ.get('TORCHINDUCTOR_CACHE_DIR'))"
+    clean = {name: value for name, value in os.environ.items()
+             if name not in ("TORCHINDUCTOR_CACHE_DIR", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
+
+    def cache_dir(**variables: str) -> str:
+        return subprocess.run([sys.executable, "-c", probe], env={**clean, **variables}, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert cache_dir() == "None"
+    capped = cache_dir(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2")
+    assert Path(capped).name == "torchinductor_capped_avx2_avx2"
+    assert cache_dir(ATEN_CPU_CAPABILITY="avx2", TORCHINDUCTOR_CACHE_DIR="/elsewhere") == "/elsewhere"
