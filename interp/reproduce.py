@@ -10,7 +10,9 @@ command brings its evidence into being and writes what it finds:
 
 1. trains the claim's sweeps (``sweeps/reproduce_SCALE/*.toml``, through ``python -m interp.sweep``:
    resumable, nothing repeated) into ``OUT/SCALE/SWEEP/``;
-2. evaluates every checkpoint of every run (``interp.runs.evaluations``, reusing what is saved);
+2. evaluates every run's final checkpoint, and every checkpoint when the mechanistic claim is among those run
+   (its correlations read GG across checkpoints; the other claims read final checkpoints only)
+   (``interp.runs.evaluations``, reusing what is saved);
 3. for the mechanistic claim, measures head reuse at every checkpoint of the related groups and their
    controls with the cheap methods (mean ablation and the paper's attention difference), under the competent
    protocol and the paper's side by side, correlates it with GG (``interp.correlate``: per seed, across seeds,
@@ -115,11 +117,13 @@ def train(settings: Settings, stem: str) -> float:
     return time.perf_counter() - began
 
 
-def evaluated(settings: Settings, stem: str) -> list[RunResult]:
-    """Every run of a sweep, every checkpoint evaluated; the runs at their final checkpoints."""
+def evaluated(settings: Settings, stem: str, every_checkpoint: bool) -> list[RunResult]:
+    """Every run of a sweep at its final checkpoint, evaluated; with ``every_checkpoint``, each of its checkpoints
+    evaluated too."""
     runs = expand_runs([settings.sweep_dir(stem)])
-    for run in tqdm(runs, desc=f"evaluating {stem}", unit="run", disable=not settings.progress):
-        evaluations(run, checkpoint_steps(run), settings.scale.eval_count, device=settings.device)
+    if every_checkpoint:
+        for run in tqdm(runs, desc=f"evaluating {stem}", unit="run", disable=not settings.progress):
+            evaluations(run, checkpoint_steps(run), settings.scale.eval_count, device=settings.device)
     return final_results(runs, settings.scale.eval_count, device=settings.device)
 
 
@@ -155,7 +159,7 @@ def gather(settings: Settings, claims: list[Claim]) -> tuple[dict[str, Evidence]
     results = {}
     for stem in stems:
         began = time.perf_counter()
-        results[stem] = evaluated(settings, stem)
+        results[stem] = evaluated(settings, stem, every_checkpoint=CLAIMS["mechanism"] in claims)
         timings[f"evaluate {stem}"] = time.perf_counter() - began
     found: dict[str, dict[str, Any]] = {}
     analyses: dict[str, dict[str, Any]] = {}

@@ -3,12 +3,13 @@ reuse per checkpoint under both protocols, records, figures and the report; then
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from interp.claims import CLAIMS, Verdict, judge_ratio, judge_transfer
-from interp.reproduce import SCALES, Scale, Settings, main, reproduce
+from interp.reproduce import SCALES, Scale, Settings, evaluated, main, reproduce
 
 GROUPS = {
     "t": ("transfer", [("copy", 3), ("reverse", 6)]),
@@ -35,6 +36,17 @@ def reproduced(tmp_path_factory):
     settings = Settings(scale, folder / "runs", folder / "figures", "local", 1, "cpu", progress=False)
     report = reproduce(settings, ["transfer", "mechanism", "pretrained"])
     return settings, report
+
+
+def test_without_the_mechanistic_claim_only_final_checkpoints_are_evaluated(reproduced, tmp_path):
+    settings, _ = reproduced
+    copy = replace(settings, out=tmp_path / "runs", figures=tmp_path / "figures")
+    shutil.copytree(settings.sweep_dir("transfer"), copy.sweep_dir("transfer"),
+                    ignore=shutil.ignore_patterns("eval", "analysis"))
+    results = evaluated(copy, "transfer", every_checkpoint=False)
+    assert {result.step for result in results} == {20}
+    for result in results:
+        assert sorted(path.name for path in (result.path / "eval").glob("step_*.json")) == ["step_000020.json"]
 
 
 @pytest.mark.slow
