@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from interp.claims import CLAIMS, Verdict, judge_ratio, judge_transfer
-from interp.reproduce import SCALES, Scale, Settings, evaluated, main, reproduce
+from interp.reproduce import SCALES, Scale, Settings, evaluated, main, redraw, reproduce
 
 GROUPS = {
     "t": ("transfer", [("copy", 3), ("reverse", 6)]),
@@ -89,6 +89,23 @@ def test_redraw_rebuilds_every_figure_and_the_report_from_the_records_alone(repr
     for name in ("REPRODUCTION.md", "transfer.html", "mechanism.html"):
         assert (copy / name).read_text() == (settings.figures / name).read_text()
     assert {path.name for path in copy.glob("*.png")} == {path.name for path in settings.figures.glob("*.png")}
+
+
+COMMITTED = Path(__file__).resolve().parents[1] / "figures"
+
+
+@pytest.mark.skipif(not (COMMITTED / "records").is_dir(), reason="no committed records yet")
+def test_the_committed_records_redraw_the_committed_report_and_figures(tmp_path):
+    """On a fresh checkout --redraw rebuilds what figures/ holds from its records alone (PNGs left out: they
+    need Chromium, and the browser test covers the export)."""
+    copy = tmp_path / "figures"
+    shutil.copytree(COMMITTED / "records", copy / "records")
+    redraw(copy, png=False)
+    assert (copy / "REPRODUCTION.md").read_text() == (COMMITTED / "REPRODUCTION.md").read_text()
+    pages = sorted(path.name for path in COMMITTED.glob("*.html"))
+    assert pages and pages == sorted(path.name for path in copy.glob("*.html"))
+    for page in pages:
+        assert (copy / page).read_text() == (COMMITTED / page).read_text()
 
 
 def record_of(conditions: dict) -> dict:
