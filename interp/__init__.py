@@ -16,7 +16,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # torch's cache of compiled CPU kernels does not tell those built with the kernels capped (ATEN_CPU_CAPABILITY,
 # ONEDNN_MAX_CPU_ISA: emulating a CPU without AVX-512) from those built without; a training step reusing the other
-# kind's crashed (a segfault), so capped kernels get a cache of their own (benchmarks/RESULTS.md, § Thread policy).
+# kind's crashed (a segfault), so capped kernels get a cache of their own (benchmarks/RESULTS.md, § Quickstart).
 CAPPED_ISA = "_".join(os.environ[name].lower() for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
                       if os.environ.get(name))
 if CAPPED_ISA:

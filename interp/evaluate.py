@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -251,11 +251,6 @@ class Evaluation:
         return cls(step, tasks, generalization_gap(group, accuracy), transfer_window_accuracy(group, accuracy),
                    transfer_window(group), is_learned(training, threshold), threshold, training, source)
 
-    @property
-    def accuracy(self) -> dict[str, dict[int, float]]:
-        """task → length → exact match."""
-        return {task: entry.accuracy for task, entry in self.tasks.items()}
-
     def to_json(self) -> dict[str, Any]:
         window = self.transfer_window
         record = {"step": self.step, "gg": self.gg, "transfer_window_accuracy": self.transfer_window_accuracy,
@@ -463,8 +458,8 @@ def with_source(
     cells = coverage(summary)
     missing = {task: format_lengths(sorted(set(group.eval_lengths(task)) - set(cells.get(task, {}))), " ")
                for task in group.task_names}
-    source = {"file": str(path), "lengths_missing": {task: text for task, text in missing.items() if text}}
-    return Evaluation.from_json({**summary, "source": source}, group, threshold)
+    source = EvaluationSource(str(path), {task: text for task, text in missing.items() if text})
+    return replace(Evaluation.from_json(summary, group, threshold), source=source)
 
 
 def answers_request(record: dict[str, Any], group: TaskGroup, count: int | None = None,

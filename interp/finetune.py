@@ -316,7 +316,7 @@ def finetune_revisions(
         "revisions": [{"revision": revision, "run": run.name, "commit": read_config(run).pretrained["commit"],
                        "step": summary.step, "gg": summary.gg, "learned": summary.learned,
                        "transfer_window_accuracy": summary.transfer_window_accuracy,
-                       "accuracy": summary.tasks[group.main.task].to_json()["accuracy"]}
+                       "accuracy": summary.tasks[group.main.task].accuracy}
                       for revision, run, summary in results]})
     print(f"figure comparing the revisions: {figure_path}")
     return 0

@@ -560,12 +560,12 @@ def control_pairs(control: Path, group: TaskGroup, protocol: Protocol) -> dict[s
 
 
 def saved_record(run_dir: Path, family: str | None = None, protocol: Protocol | str = Protocol.COMPETENT) -> dict[str, Any]:
-    """The analysis record saved in ``analysis_dir(run_dir, family, parse_protocol(protocol).value)``."""
-    run_dir = Path(run_dir)
+    """The analysis record saved in ``analysis_dir(run_dir, family, protocol)``."""
+    run_dir, protocol = Path(run_dir), parse_protocol(protocol)
     read_config(run_dir)  # a clear error where DIR is no run
-    path = analysis_dir(run_dir, family, parse_protocol(protocol).value) / RECORD_FILE
+    path = analysis_dir(run_dir, family, protocol.value) / RECORD_FILE
     if not path.is_file():
-        option = "" if parse_protocol(protocol) is Protocol.COMPETENT else " --protocol paper"
+        option = "" if protocol is Protocol.COMPETENT else " --protocol paper"
         raise InterpError(f"{run_dir} has no saved analysis ({path} is missing); run python -m "
                           f"interp.{family or 'head_overlap'} --run {run_dir}{option} first")
     record = read_json(path)

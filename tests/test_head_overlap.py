@@ -15,6 +15,7 @@ from interp.head_overlap import analysis_lengths, analyze, main, spread_lengths
 from interp.methods import MAP_METHODS as MAP_METHODS_ENUM
 from interp.methods import Method, parse_methods
 from interp.reuse import Protocol
+from interp.run import DEFAULT_PROTOCOL
 from interp.storage import write_json
 
 ALL_METHODS = [method.value for method in Method]
@@ -292,3 +293,9 @@ def test_one_family_alone_keeps_the_full_analysis_and_a_saved_one_is_redrawn_and
     with pytest.raises(SystemExit) as stop:
         report_main(["--run", str(run), "--family", "attention"])
     assert stop.value.code == 2 and "changed since it was analysed" in capsys.readouterr().err
+
+
+def test_the_run_layout_keeps_the_default_protocol_at_the_top_of_analysis():
+    """interp.run names the protocol whose analyses sit directly in analysis/ by its value (it sits below
+    interp.reuse): the two must stay one."""
+    assert DEFAULT_PROTOCOL == Protocol.COMPETENT.value
