@@ -45,6 +45,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=8, help="sampled batches a group")
     args = parser.parse_args()
+    if args.batches < 1:
+        parser.error("--batches must be at least 1")
     scale = SCALES["paper"]
     with tempfile.TemporaryDirectory() as out:
         sweeps = {stem: expand(load_grid(path), Path(out) / stem) for stem, path in scale.sweeps.items()}
