@@ -28,7 +28,7 @@ from interp.evaluate import Evaluation, accuracy_figure
 from interp.groups import TaskGroup
 from interp.paper import PAPER_TABLE
 from interp.plots import TASK_COLOURS, sequential_heatmap
-from interp.report import map_grid
+from interp.report import as_array, map_grid
 from interp.runs import RunResult
 from interp.seeds import format_estimate, summarize_seeds
 
@@ -69,7 +69,8 @@ class Evidence:
     correlations: dict[str, dict[str, Any]]
     """``DOMAIN/PROTOCOL`` → ``interp.correlate``'s record over the related group's and its control's runs."""
     analyses: dict[str, dict[str, Any]]
-    """Run label → its head-reuse record at the final checkpoint, every method (``interp.head_overlap``)."""
+    """Run label → the part of its head-reuse record at the final checkpoint that the report draws (identity,
+    settings, lengths and maps, every method), in the JSON form the claims record keeps."""
 
     def runs(self, kind: str | None = None) -> list[RunResult]:
         """Every run (of groups of ``kind``)."""
@@ -462,11 +463,12 @@ def mechanism_figures(record: dict[str, Any]) -> list[tuple[str, go.Figure]]:
                     figures.append((f"{domain}_{method}_checkpoints", checkpoints_figure(correlation, method)))
         maps = entry["head_maps"]
         if maps and maps["maps"].get("ablation_mean"):
-            panels = {task: np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
-                      for task, values in maps["maps"]["ablation_mean"].items() if values is not None}
+            panels = {task: as_array(values) for task, values in maps["maps"]["ablation_mean"].items()
+                      if values is not None}
             if panels:
-                figures.append((f"{domain}_head_maps", map_grid(maps, panels, f"{domain}: mean-ablation maps of the "
-                                                                f"best seed at its last checkpoint", "accuracy drop", True)))
+                title = f"{domain}: mean-ablation maps of the best seed at its last checkpoint"
+                grid = map_grid((maps["n_layers"], maps["n_heads"]), panels, title, "accuracy drop", True)
+                figures.append((f"{domain}_head_maps", grid))
     return figures
 
 

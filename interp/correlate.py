@@ -83,10 +83,10 @@ from interp.groups import TaskGroup
 from interp.methods import Method
 from interp.plots import TASK_COLOURS, write_html
 from interp.reuse import DEFAULT_COMPETENCE, PAPER_CAUTION, Protocol
+from interp.reuse.record import HeadReuseRecord
 from interp.run import (
     analysis_dir,
     checkpoint_steps,
-    fingerprint_matches,
     read_config,
     resolve_step,
     step_record_path,
@@ -198,31 +198,29 @@ def analysis_path(run_dir: Path, step: int, protocol: str = Protocol.COMPETENT.v
     return step_record_path(analysis_dir(run_dir, protocol=protocol), step)
 
 
-def analysis_is_fresh(record: dict[str, Any], run_dir: Path, step: int, group: TaskGroup,
+def analysis_is_fresh(record: HeadReuseRecord, run_dir: Path, step: int, group: TaskGroup,
                       request: AnalysisRequest) -> bool:
     """Same checkpoint, every task of the group, every requested method, the requested protocol and
     competence, and the requested count and lengths (when set)."""
-    settings = record.get("settings") if isinstance(record, dict) else None
-    if not isinstance(settings, dict) or not isinstance(record.get("reuse"), dict):
+    settings = record.settings
+    if not settings.made_from_checkpoint_on_disk(run_dir) or record.step != step:
         return False
-    if not fingerprint_matches(settings.get("checkpoint"), run_dir) or settings["checkpoint"]["step"] != step:
+    if (settings.protocol.value, settings.competence) != (request.protocol, request.competence):
         return False
-    if (settings.get("protocol"), settings.get("competence")) != (request.protocol, request.competence):
+    if not set(group.task_names) <= set(settings.lengths):  # analysed for a subset of tasks
         return False
-    if not set(group.task_names) <= set(settings.get("lengths") or {}):  # analysed for a subset of tasks
+    if request.methods is not None and not set(request.methods) <= set(settings.methods):
         return False
-    if request.methods is not None and not set(request.methods) <= set(settings.get("methods") or ()):
-        return False
-    if request.count is not None and settings.get("count") != request.count:
+    if request.count is not None and settings.count != request.count:
         return False
     if request.lengths is not None:
         wanted = {task: lengths for task, lengths in evaluation_lengths(group, request.lengths).items() if lengths}
-        cached = {task: sorted(lengths) for task, lengths in (settings.get("lengths") or {}).items() if lengths}
+        cached = {task: sorted(lengths) for task, lengths in settings.lengths.items() if lengths}
         return cached == wanted
     return True
 
 
-def cached_analysis(run_dir: Path, step: int, group: TaskGroup, request: AnalysisRequest) -> dict[str, Any] | None:
+def cached_analysis(run_dir: Path, step: int, group: TaskGroup, request: AnalysisRequest) -> HeadReuseRecord | None:
     """The fullest per-step record (``analysis/steps/``, or kept beside it) that is fresh for the request;
     None when there is none (missing, unreadable, stale or narrower)."""
     found = head_overlap.fullest_analysis(analysis_path(run_dir, step, request.protocol), run_dir,
@@ -230,7 +228,7 @@ def cached_analysis(run_dir: Path, step: int, group: TaskGroup, request: Analysi
     return None if found is None else found[1]
 
 
-def compute_analysis(run_dir: Path, step: int, request: AnalysisRequest) -> dict[str, Any]:
+def compute_analysis(run_dir: Path, step: int, request: AnalysisRequest) -> HeadReuseRecord:
     """Run ``interp.head_overlap.analyze`` on one checkpoint; it writes the per-step record only (by the rule for
     results on disk: kept beside a fuller one), not the run's analysis and reports."""
     options: dict[str, Any] = {"step": step, "device": request.device, "progress": request.progress,
@@ -244,28 +242,21 @@ def compute_analysis(run_dir: Path, step: int, request: AnalysisRequest) -> dict
     return head_overlap.analyze(run_dir, **options)
 
 
-def analysis_at(run_dir: Path, step: int, group: TaskGroup, request: AnalysisRequest) -> dict[str, Any]:
+def analysis_at(run_dir: Path, step: int, group: TaskGroup, request: AnalysisRequest) -> HeadReuseRecord:
     """The head-reuse record of one checkpoint: cached when fresh, else computed."""
     return cached_analysis(run_dir, step, group, request) or compute_analysis(run_dir, step, request)
 
 
-def main_aux_pairs(record: dict[str, Any], group: TaskGroup, method: str) -> list[dict[str, Any]]:
-    """The scores of each main|aux pair (stored in either order; an empty dict where one is missing)."""
-    pairs = record.get("reuse", {}).get(method, {})
-    return [pairs.get(f"{group.main.task}|{aux.task}") or pairs.get(f"{aux.task}|{group.main.task}") or {}
-            for aux in group.aux]
-
-
-def reuse_score(record: dict[str, Any], group: TaskGroup, method: str, score: str) -> float | None:
+def reuse_score(record: HeadReuseRecord, group: TaskGroup, method: str, score: str) -> float | None:
     """A run's reuse score: the mean over its main|aux pairs; None if any pair lacks a value (not competent)."""
-    values = [entry.get(score) for entry in main_aux_pairs(record, group, method)]
+    values = [(record.pair_scores(method, group.main.task, aux.task) or {}).get(score) for aux in group.aux]
     if not values or not all(finite(value) for value in values):
         return None
     return sum(values) / len(values)
 
 
-def record_methods(record: dict[str, Any]) -> list[str]:
-    return [method for method in record.get("reuse", {}) if method in METHODS]
+def record_methods(record: HeadReuseRecord) -> list[str]:
+    return [method for method in record.reuse if method in METHODS]
 
 
 # ---- series per run ---------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ same options but ``--methods`` and writes the same files to ``analysis/FAMILY/``
 as it is. ``python -m interp.report --run DIR [--family F]`` redraws a saved analysis's two reports and
 ``python -m interp.reuse --run DIR [--family F]`` prints its reuse table, neither measuring it again.
 
-Record: ``{"step", "n_layers", "n_heads", "group", "tasks", "settings": {"methods", "count", "lengths",
+Record (:class:`interp.reuse.record.HeadReuseRecord`; as JSON): ``{"step", "n_layers", "n_heads", "group", "tasks", "settings": {"methods", "count", "lengths",
 "seed", "checkpoint": {"step", "bytes", "mtime_ns"}, "protocol", "competence", "top_k", ...},
 "task_lengths": {TASK: {"lengths", "reason"}}, "pair_lengths": {"A|B": {"lengths", "reason"}},
 "maps": {METHOD: {TASK: [[float] * n_heads] * n_layers or null}}, "maps_by_length": {METHOD: {TASK: {"LEN":
@@ -73,7 +73,7 @@ from transformer_lens import HookedTransformer
 
 from interp.ablation import AblationKind, AblationResult, ablate_heads
 from interp.attention import AttentionStats, attention_difference, attention_stats
-from interp.cli import add_device_argument, format_lengths, parse_lengths, pick_device
+from interp.cli import add_device_argument, parse_lengths, pick_device
 from interp.data import DEFAULT_TEST_SEED, fitting_evaluation_set
 from interp.errors import InterpError, cli_main
 from interp.evaluate import evaluation_lengths, exact_match
@@ -95,10 +95,16 @@ from interp.reuse import (
     resampled_maps,
     reuse_with_intervals,
 )
+from interp.reuse.record import (
+    ControlPairs,
+    HeadReuseRecord,
+    LengthChoice,
+    pair_key,
+    read_head_reuse,
+)
 from interp.run import (
     analysis_dir,
     checkpoint_fingerprint,
-    fingerprint_matches,
     model_at,
     read_config,
     resolve_step,
@@ -115,9 +121,6 @@ DEFAULT_COUNT = 128
 MAX_DEFAULT_LENGTHS = 8
 ANALYSIS_SEED = DEFAULT_TEST_SEED
 RECORD_FILE = "head_overlap.json"
-RECORD_KEYS = {"step", "n_layers", "n_heads", "group", "main_task", "tasks", "settings", "task_lengths", "pair_lengths",
-               "maps", "maps_by_length", "intervals", "logprob_maps", "reuse", "clean_accuracy", "control", "notes"}
-"""What every record of this version holds (readers refuse anything else with one line)."""
 
 
 ABLATION_KINDS = {Method.ABLATION_MEAN: AblationKind.MEAN, Method.ABLATION_ZERO: AblationKind.ZERO,
@@ -246,10 +249,6 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def pair_key(a: str, b: str) -> str:
-    return f"{a}|{b}"
-
-
 @dataclass(frozen=True)
 class Comparison:
     """How maps are compared: the protocol, its competence threshold, top-k size, resamples and their seed."""
@@ -259,17 +258,6 @@ class Comparison:
     k: int
     count: int
     seed: int
-
-
-@dataclass(frozen=True)
-class LengthChoice:
-    """The lengths a task's map or a pair's scores use, and why there are none."""
-
-    lengths: list[int]
-    reason: str | None
-
-    def to_record(self) -> dict[str, Any]:
-        return {"lengths": self.lengths, "reason": self.reason}
 
 
 def length_choices(
@@ -345,8 +333,8 @@ def build_record(
     tasks = list(measurements)
     tasks_choice, pairs_choice = length_choices(measurements, group, comparison)
     record: dict[str, Any] = {
-        "task_lengths": {task: choice.to_record() for task, choice in tasks_choice.items()},
-        "pair_lengths": {key: choice.to_record() for key, choice in pairs_choice.items()},
+        "task_lengths": {task: choice.to_json() for task, choice in tasks_choice.items()},
+        "pair_lengths": {key: choice.to_json() for key, choice in pairs_choice.items()},
         "maps": {}, "maps_by_length": {}, "intervals": {}, "logprob_maps": {}, "reuse": {},
     }
     for method in methods:
@@ -412,9 +400,9 @@ def analyze(
     lengths: Sequence[int] | None = None, device: str | torch.device = "cpu", progress: bool = True,
     tasks: Sequence[str] | None = None, into: Path | None = None, protocol: Protocol | str = Protocol.COMPETENT,
     threshold: float = DEFAULT_COMPETENCE, control: Path | None = None, reports: bool = True,
-) -> dict[str, Any]:
+) -> HeadReuseRecord:
     """Measure, score and write everything for one checkpoint into ``into`` (default: the run's
-    ``analysis/``); returns the JSON record. ``control``: a run of the group's control whose saved analysis
+    ``analysis/``); returns the record. ``control``: a run of the group's control whose saved analysis
     holds the control pairs the reports compare with. ``reports=False`` writes the per-step record only
     (``steps/step_NNNNNN.json``; what ``interp.correlate`` caches), leaving the folder's analysis and reports."""
     run_dir = Path(run_dir)
@@ -440,7 +428,7 @@ def analyze(
         measure(model, task, examples, chosen_methods, ANALYSIS_SEED, measurements[task])
 
     comparison = Comparison(protocol, threshold, default_k(model.cfg.n_layers, model.cfg.n_heads), count, ANALYSIS_SEED)
-    record = jsonable({
+    record = HeadReuseRecord.from_json(jsonable({
         "step": chosen_step, "n_layers": model.cfg.n_layers, "n_heads": model.cfg.n_heads,
         "group": config.group.name, "main_task": config.group.main.task, "tasks": chosen_tasks,
         "settings": {"methods": [method.value for method in chosen_methods], "count": count,
@@ -448,8 +436,8 @@ def analyze(
                      "protocol": protocol.value, "competence": threshold, "top_k": comparison.k,
                      "bootstrap_resamples": DEFAULT_RESAMPLES},
         **build_record(measurements, chosen_methods, config.group, comparison),
-        "control": control_record,
-    })
+        "control": None if control_record is None else control_record.to_json(),
+    }))
     into = analysis_dir(run_dir, protocol=protocol.value) if into is None else into
     # the records first, so a report that fails to draw never costs the measurement
     save_analysis(step_record_path(into, chosen_step), record, run_dir)
@@ -465,58 +453,32 @@ def analyze(
     return record
 
 
-def is_analysis(record: Any) -> bool:
-    """A head-reuse record of this version (:data:`RECORD_KEYS`)."""
-    return (isinstance(record, dict) and RECORD_KEYS <= set(record) and isinstance(record["settings"], dict)
-            and "protocol" in record["settings"])
-
-
-def made_from_checkpoint_on_disk(record: dict[str, Any], run_dir: Path) -> bool:
-    """The record's checkpoint fingerprint (size and mtime of the weights) matches the file on disk."""
-    return fingerprint_matches(record["settings"].get("checkpoint"), run_dir)
-
-
-def analysis_covers(record: dict[str, Any], other: dict[str, Any]) -> bool:
-    """Whether ``record`` covers at least as much as ``other``: the same checkpoint, protocol and competence,
-    and every method, task and length of ``other`` with at least as many examples."""
-    mine, theirs = record["settings"], other["settings"]
-    if any(mine.get(key) != theirs.get(key) for key in ("checkpoint", "protocol", "competence")):
-        return False
-    return (set(theirs["methods"]) <= set(mine["methods"]) and mine["count"] >= theirs["count"]
-            and all(set(lengths) <= set(mine["lengths"].get(task, ())) for task, lengths in theirs["lengths"].items()))
-
-
-def analysis_fullness(record: dict[str, Any]) -> tuple[int, int]:
-    """How much an analysis covers, to choose the fullest: (methods × task–length cells, examples)."""
-    settings = record["settings"]
-    return len(settings["methods"]) * sum(map(len, settings["lengths"].values())), settings["count"]
-
-
-def analysis_tag(record: dict[str, Any]) -> str:
-    """The name of an analysis kept beside a fuller one: ``ablation_mean+attention.n8.l3_6``."""
-    settings = record["settings"]
-    lengths = sorted({length for task_lengths in settings["lengths"].values() for length in task_lengths})
-    return f"{'+'.join(settings['methods'])}.n{settings['count']}.l{format_lengths(lengths)}"
-
-
-def save_analysis(path: Path, record: dict[str, Any], run_dir: Path) -> Path:
+def save_analysis(path: Path, record: HeadReuseRecord, run_dir: Path) -> Path:
     """Write an analysis record by the rule for results on disk (:func:`interp.storage.save_result`): a saved
     analysis of the same checkpoint is replaced only by one that covers it, else the new one is kept beside it
     (``NAME.TAG.json``); an analysis of another checkpoint, or of a checkpoint since rewritten, is replaced."""
     def current(_: Path, saved: Any) -> bool:
-        return (is_analysis(saved) and saved["step"] == record["step"]
-                and made_from_checkpoint_on_disk(saved, run_dir))
+        found = read_head_reuse(saved)
+        return found is not None and found.step == record.step and found.settings.made_from_checkpoint_on_disk(run_dir)
 
-    return save_result(path, record, current, analysis_covers, analysis_tag(record))
+    def covers(_: Any, saved: Any) -> bool:
+        return record.settings.covers(HeadReuseRecord.from_json(saved).settings)
+
+    return save_result(path, record.to_json(), current, covers, record.settings.tag())
 
 
 def fullest_analysis(
-    path: Path, run_dir: Path, accept: Callable[[dict[str, Any]], bool] = lambda record: True,
-) -> tuple[Path, dict[str, Any]] | None:
+    path: Path, run_dir: Path, accept: Callable[[HeadReuseRecord], bool] = lambda record: True,
+) -> tuple[Path, HeadReuseRecord] | None:
     """Of the analyses at ``path`` and kept beside it that are of this version, made from the checkpoint on
-    disk and taken by ``accept``, the fullest (:func:`analysis_fullness`), and its file."""
-    return fullest_result(path, lambda _, record: is_analysis(record) and made_from_checkpoint_on_disk(record, run_dir),
-                          analysis_fullness, accept)
+    disk and taken by ``accept``, the fullest (:meth:`AnalysisSettings.fullness`), and its file."""
+    def current(_: Path, saved: Any) -> bool:
+        found = read_head_reuse(saved)
+        return found is not None and found.settings.made_from_checkpoint_on_disk(run_dir)
+
+    found = fullest_result(path, current, lambda saved: HeadReuseRecord.from_json(saved).settings.fullness(),
+                           lambda saved: accept(HeadReuseRecord.from_json(saved)))
+    return None if found is None else (found[0], HeadReuseRecord.from_json(found[1], str(found[0])))
 
 
 def beside_tag(path: Path) -> str | None:
@@ -524,11 +486,11 @@ def beside_tag(path: Path) -> str | None:
     return path.name[len(Path(RECORD_FILE).stem) + 1: -len(".json")] if path.name != RECORD_FILE else None
 
 
-def write_reports(into: Path, run_dir: Path, record: dict[str, Any], patterns: dict[str, tuple[int, AttentionStats]],
+def write_reports(into: Path, run_dir: Path, record: HeadReuseRecord, patterns: dict[str, tuple[int, AttentionStats]],
                   tokenizer: Tokenizer, tag: str | None = None) -> None:
     """The interactive report (HTML) and the ablation report (Markdown) of a record, into ``into``; a record kept
     beside the main one (``tag``) gets reports under its own name, ``report.TAG.html``."""
-    title = f"{run_dir.name}: head reuse at step {record['step']}"
+    title = f"{run_dir.name}: head reuse at step {record.step}"
     html, markdown = report_html(record, patterns, tokenizer, title), ablation_markdown(record, title)
     suffix = f".{tag}" if tag else ""
     write_text(into / f"report{suffix}.html", html)
@@ -543,23 +505,22 @@ def parse_protocol(protocol: Protocol | str) -> Protocol:
                           f"{', '.join(item.value for item in Protocol)})") from None
 
 
-def control_pairs(control: Path, group: TaskGroup, protocol: Protocol) -> dict[str, Any]:
+def control_pairs(control: Path, group: TaskGroup, protocol: Protocol) -> ControlPairs:
     """From a control run's saved analysis, the scores of its pairs that share this group's main task."""
     record = saved_record(control)
-    saved_protocol = record["settings"].get("protocol", Protocol.PAPER.value)
-    if saved_protocol != protocol.value:
-        raise InterpError(f"the control analysis in {control} used the {saved_protocol} protocol, this one the "
-                          f"{protocol.value}; analyse both alike")
+    if record.settings.protocol is not protocol:
+        raise InterpError(f"the control analysis in {control} used the {record.settings.protocol.value} protocol, "
+                          f"this one the {protocol.value}; analyse both alike")
     main = group.main.task
     reuse = {method: {key: scores for key, scores in pairs.items() if main in key.split("|")}
-             for method, pairs in record["reuse"].items()}
+             for method, pairs in record.reuse.items()}
     if not any(reuse.values()):
         raise InterpError(f"the analysis in {control} has no pair with {main!r}, this group's main task, so it "
                           "holds no control pair for it")
-    return {"run": str(control), "group": record["group"], "step": record["step"], "reuse": reuse}
+    return ControlPairs(str(control), record.group, record.step, reuse)
 
 
-def saved_record(run_dir: Path, family: str | None = None, protocol: Protocol | str = Protocol.COMPETENT) -> dict[str, Any]:
+def saved_record(run_dir: Path, family: str | None = None, protocol: Protocol | str = Protocol.COMPETENT) -> HeadReuseRecord:
     """The analysis record saved in ``analysis_dir(run_dir, family, protocol)``."""
     run_dir, protocol = Path(run_dir), parse_protocol(protocol)
     read_config(run_dir)  # a clear error where DIR is no run
@@ -568,8 +529,8 @@ def saved_record(run_dir: Path, family: str | None = None, protocol: Protocol | 
         option = "" if protocol is Protocol.COMPETENT else " --protocol paper"
         raise InterpError(f"{run_dir} has no saved analysis ({path} is missing); run python -m "
                           f"interp.{family or 'head_overlap'} --run {run_dir}{option} first")
-    record = read_json(path)
-    if not is_analysis(record):
+    record = read_head_reuse(read_json(path))
+    if record is None:
         raise InterpError(f"{path} is not a head-reuse record of this version (written before protocols, or by "
                           f"something else); run python -m interp.{family or 'head_overlap'} --run {run_dir} again")
     return record
@@ -584,16 +545,16 @@ def redraw_reports(run_dir: Path, family: str | None = None, device: str | torch
     record = saved_record(run_dir, family, protocol)
     config = read_config(run_dir)
     tokenizer = check_compatible(config.vocab)
-    settings = record["settings"]
-    if not fingerprint_matches(settings["checkpoint"], run_dir):
-        raise InterpError(f"checkpoint {weights_file(run_dir, resolve_step(run_dir, record['step']))} changed "
+    settings = record.settings
+    if not settings.made_from_checkpoint_on_disk(run_dir):
+        raise InterpError(f"checkpoint {weights_file(run_dir, resolve_step(run_dir, record.step))} changed "
                           f"since it was analysed; run the analysis again")
     patterns = {}
-    if {Method.ATTENTION.value, Method.ATTENTION_FOCUS.value} & set(settings["methods"]):
-        model = model_at(run_dir, config, record["step"], pick_device(str(device)))
-        for task in record["tasks"]:
-            length = pattern_length(config.group, task, settings["lengths"][task])
-            examples = analysis_sets(model, {task: [length]}, settings["count"], settings["seed"])[task, length]
+    if {Method.ATTENTION.value, Method.ATTENTION_FOCUS.value} & set(settings.methods):
+        model = model_at(run_dir, config, record.step, pick_device(str(device)))
+        for task in record.tasks:
+            length = pattern_length(config.group, task, settings.lengths[task])
+            examples = analysis_sets(model, {task: [length]}, settings.count, settings.seed)[task, length]
             patterns[task] = (length, attention_stats(model, examples))
     into = analysis_dir(run_dir, family, parse_protocol(protocol).value)
     write_reports(into, run_dir, record, patterns, tokenizer)

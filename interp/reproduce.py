@@ -149,7 +149,8 @@ def head_maps(settings: Settings, results: list[RunResult]) -> dict[str, dict[st
     record = head_overlap.analyze(best.path, count=settings.scale.analysis_count, device=settings.device,
                                   progress=settings.progress)
     kept = ("step", "n_layers", "n_heads", "group", "tasks", "task_lengths", "pair_lengths", "maps", "settings")
-    return {best.label: {key: record[key] for key in kept}}
+    saved = record.to_json()
+    return {best.label: {key: saved[key] for key in kept}}
 
 
 def gather(settings: Settings, claims: list[Claim]) -> tuple[dict[str, Evidence], dict[str, float]]:

@@ -25,6 +25,7 @@ from conftest import TINY_GROUP, train_micro
 
 from interp.correlate import AnalysisRequest, analysis_path, collect_series
 from interp.evaluate import evaluation_lengths
+from interp.reuse.record import HeadReuseRecord
 from interp.run import checkpoint_fingerprint, checkpoint_steps, read_config
 from interp.runs import evaluations
 from interp.stats import spearman
@@ -109,7 +110,7 @@ def analysed_runs(tmp_path_factory) -> Path:
 
 
 def write_fake_analysis(run_dir: Path, step: int, methods=METHODS, count: int = ANALYSIS_COUNT,
-                        lengths: list[int] | None = None, seed: int = 0) -> dict:
+                        lengths: list[int] | None = None, seed: int = 0) -> HeadReuseRecord:
     """A per-step record of ``head_overlap``'s documented shape, fresh for the checkpoint on disk."""
     config = read_config(run_dir)
     group, shape = config.group, (config.model.n_layers, config.model.n_heads)
@@ -133,7 +134,7 @@ def write_fake_analysis(run_dir: Path, step: int, methods=METHODS, count: int = 
                      "competence": REQUEST.competence},
     }
     write_json(analysis_path(run_dir, step), record)
-    return record
+    return HeadReuseRecord.from_json(record)
 
 
 def pair_scores(first: np.ndarray, second: np.ndarray, k: int = 2) -> dict:

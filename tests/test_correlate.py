@@ -33,6 +33,8 @@ from interp.correlate import (
     versus_control,
 )
 from interp.groups import TaskGroup, TaskSpec
+from interp.reuse import Protocol
+from interp.reuse.record import AnalysisSettings, HeadReuseRecord
 from interp.run import checkpoint_steps
 from interp.stats import seed_level_test, within_group_permutation_test, within_run_test
 from interp.storage import write_json
@@ -190,7 +192,7 @@ def test_hand_written_analyses_give_their_scores(analysed, tmp_path):
     for run in runs:
         for method in METHODS:
             score = primary_score(method)
-            expected = [written[run.name, step]["reuse"][method][pairs[run.name]][score] for step in (30, 60, 120)]
+            expected = [written[run.name, step].reuse[method][pairs[run.name]][score] for step in (30, 60, 120)]
             assert result["runs"][run.name]["reuse"][method][score] == pytest.approx(expected)
     across = result["across_runs"]["attention"]
     assert across["runs"] == ["tiny_s0", "control_s1"] and across["n_groups"] == 0  # one run per group: no test
@@ -199,9 +201,11 @@ def test_hand_written_analyses_give_their_scores(analysed, tmp_path):
 
 def test_reuse_score_is_the_mean_over_main_aux_pairs_in_either_order():
     group = TaskGroup("g", TaskSpec("add", 4), (TaskSpec("nocarry", 8), TaskSpec("carry", 8)))
-    record = {"reuse": {"patching": {"add|nocarry": {"mean_abs_diff": 0.2, "spearman": 0.5},
-                                     "carry|add": {"mean_abs_diff": 0.4, "spearman": None},
-                                     "nocarry|carry": {"mean_abs_diff": 9.0}}}}
+    reuse = {"patching": {"add|nocarry": {"mean_abs_diff": 0.2, "spearman": 0.5},
+                          "carry|add": {"mean_abs_diff": 0.4, "spearman": None},
+                          "nocarry|carry": {"mean_abs_diff": 9.0}}}
+    settings = AnalysisSettings(["patching"], 4, {}, 0, None, Protocol.COMPETENT, 0.9, 2, 10)
+    record = HeadReuseRecord(0, 1, 1, "g", "add", [], settings, {}, {}, {}, {}, {}, {}, reuse, None, {}, [], None)
     assert reuse_score(record, group, "patching", "mean_abs_diff") == pytest.approx(0.3)  # aux|aux left out
     assert reuse_score(record, group, "patching", "spearman") is None  # one pair undefined → undefined
     assert reuse_score(record, group, "attention", "mean_abs_diff") is None

@@ -243,11 +243,11 @@ def test_head_overlap_and_correlate_run_on_a_finetuned_run(finetuned, tmp_path):
     # a few steps of finetuning learn nothing: competence 0 lets every analysed length count (plumbing only)
     record = head_overlap.analyze(finetuned, methods=["ablation_mean", "attention"], count=4, lengths=[3],
                                   device="cpu", progress=False, threshold=0.0)
-    assert (record["n_layers"], record["n_heads"]) == (2, 4)
+    assert record.shape == (2, 4)
     for method in ("ablation_mean", "attention_focus"):
-        assert set(record["maps"][method]) == {"copy", "reverse"}
-        assert torch.tensor(record["maps"][method]["copy"]).shape == (2, 4)
-    assert torch.tensor(record["reuse"]["attention"]["copy|reverse"]["per_head"]).shape == (2, 4)
+        assert set(record.maps[method]) == {"copy", "reverse"}
+        assert torch.tensor(record.maps[method]["copy"]).shape == (2, 4)
+    assert torch.tensor(record.reuse["attention"]["copy|reverse"]["per_head"]).shape == (2, 4)
     correlate.main(["--runs", str(finetuned), "--methods", "ablation_mean", "--count", "4", "--lengths", "3",
                     "--eval-count", "4", "--eval-lengths", "1-6", "--device", "cpu", "--quiet", "--competence", "0",
                     "--learned-threshold", "0", "--permutations", "50", "--resamples", "50", "--out", str(tmp_path)])

@@ -15,6 +15,7 @@ from interp.head_overlap import analysis_lengths, analyze, main, spread_lengths
 from interp.methods import MAP_METHODS as MAP_METHODS_ENUM
 from interp.methods import Method, parse_methods
 from interp.reuse import Protocol
+from interp.reuse.record import HeadReuseRecord
 from interp.run import DEFAULT_PROTOCOL
 from interp.storage import write_json
 
@@ -123,8 +124,8 @@ def test_the_paper_protocol_says_it_is_confounded(trained_run, tmp_path):
     competent = analyze(run, methods=["ablation_mean"], count=8, lengths=[2, 4], progress=False, threshold=0.5)
     before = analysis_files(run)
     record = analyze(run, methods=["ablation_mean"], count=8, lengths=[2, 4, 5, 8], progress=False, protocol="paper")
-    assert record["pair_lengths"]["copy|reverse"]["lengths"] == [2, 4, 5, 8]  # l ≤ max(L_copy, L_reverse)
-    assert record["settings"]["protocol"] == "paper" and "confounded with accuracy" in record["notes"][0]
+    assert record.pair_lengths["copy|reverse"].lengths == [2, 4, 5, 8]  # l ≤ max(L_copy, L_reverse)
+    assert record.settings.protocol is Protocol.PAPER and "confounded with accuracy" in record.notes[0]
     for name in ("report.html", "ablation_report.md"):
         assert "confounded with accuracy" in (run / "analysis" / "paper" / name).read_text()
     # kept beside the competent analysis, which stays as it was
@@ -138,10 +139,16 @@ def test_subsets_of_methods_and_tasks(trained_run, tmp_path):
     record = analyze(run, step=200, methods=["attention", "ablation_zero"], count=6, lengths=[3], progress=False,
                      tasks=["reverse"])
     # "attention" names the family: the paper's difference (pairs only, no map) and the focus diagnostic
-    assert list(record["maps"]) == ["ablation_zero", "attention_focus"] and record["tasks"] == ["reverse"]
-    assert record["reuse"] == {"ablation_zero": {}, "attention": {}, "attention_focus": {}}
-    assert "single task" in record["notes"][0]
+    assert list(record.maps) == ["ablation_zero", "attention_focus"] and record.tasks == ["reverse"]
+    assert record.reuse == {"ablation_zero": {}, "attention": {}, "attention_focus": {}}
+    assert "single task" in record.notes[0]
     assert (run / "analysis" / "steps" / "step_000200.json").is_file()
+    saved = record.to_json()  # the typed record is the file's content, read back equal
+    assert json.loads((run / "analysis" / "head_overlap.json").read_text()) == saved
+    assert HeadReuseRecord.from_json(saved) == record
+    del saved["settings"]["protocol"]
+    with pytest.raises(InterpError, match="^the file is not a head-reuse record of this version"):
+        HeadReuseRecord.from_json(saved, "the file")
 
 
 def test_method_names():
@@ -239,17 +246,17 @@ def test_a_narrower_analysis_is_kept_beside_a_fuller_one_never_replacing_it(trai
     folder = run / "analysis"
     assert head_overlap.saved_record(run) == full
     tag = "ablation_zero.n4.l2"
-    assert json.loads((folder / f"head_overlap.{tag}.json").read_text()) == narrow
+    assert json.loads((folder / f"head_overlap.{tag}.json").read_text()) == narrow.to_json()
     assert (folder / f"report.{tag}.html").is_file() and (folder / f"ablation_report.{tag}.md").is_file()
     steps = folder / "steps" / "step_000300.json"
-    assert json.loads(steps.read_text()) == full
-    assert json.loads((folder / "steps" / f"step_000300.{tag}.json").read_text()) == narrow
+    assert json.loads(steps.read_text()) == full.to_json()
+    assert json.loads((folder / "steps" / f"step_000300.{tag}.json").read_text()) == narrow.to_json()
     assert head_overlap.fullest_analysis(steps, run)[1] == full
     fuller = analyze(run, methods=["ablation_zero", "ablation_mean"], count=8, lengths=[2, 3], progress=False)
     assert head_overlap.saved_record(run) == fuller  # covers the first: replaces it
     other_step = analyze(run, step=200, methods=["ablation_zero"], count=4, lengths=[2], progress=False)
     assert head_overlap.saved_record(run) == other_step  # the folder's analysis is the step analysed last
-    assert json.loads(steps.read_text()) == fuller  # each step keeps its own record
+    assert json.loads(steps.read_text()) == fuller.to_json()  # each step keeps its own record
 
 
 @pytest.mark.parametrize("module", ["ablation", "patching", "attention", "report", "reuse"])

@@ -11,7 +11,8 @@
   intervals, then every reuse score in plain words, compared with its null.
 - :func:`summary_table`: the reuse scores as a plain-text table for the terminal.
 
-Everything is rendered from the JSON record (NaN stored as null), so a saved record can be re-rendered.
+Everything is rendered from the record (:class:`interp.reuse.record.HeadReuseRecord`, maps in their JSON form with
+NaN as null), so a saved record can be re-rendered.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from plotly.subplots import make_subplots
 from interp.attention import AttentionForm, AttentionStats
 from interp.methods import Method
 from interp.plots import html_document, sequential_heatmap, signed_heatmap
+from interp.reuse import Protocol
+from interp.reuse.record import HeadReuseRecord
 from interp.vocab import Tokenizer
 
 ATTENTION = Method.ATTENTION.value
@@ -45,8 +48,9 @@ def head_name(flat_index: int, n_heads: int) -> str:
     return f"L{flat_index // n_heads}H{flat_index % n_heads}"
 
 
-def axis_labels(record: dict[str, Any]) -> tuple[list[str], list[str]]:
-    return [f"H{head}" for head in range(record["n_heads"])], [f"L{layer}" for layer in range(record["n_layers"])]
+def axis_labels(shape: tuple[int, int]) -> tuple[list[str], list[str]]:
+    n_layers, n_heads = shape
+    return [f"H{head}" for head in range(n_heads)], [f"L{layer}" for layer in range(n_layers)]
 
 
 def symmetric_limit(maps: Sequence[np.ndarray]) -> float:
@@ -54,12 +58,12 @@ def symmetric_limit(maps: Sequence[np.ndarray]) -> float:
     return float(finite.max()) if len(finite) and finite.max() > 0 else 1.0
 
 
-def map_grid(record: dict[str, Any], panels: dict[str, np.ndarray], title: str, unit: str, signed: bool,
+def map_grid(shape: tuple[int, int], panels: dict[str, np.ndarray], title: str, unit: str, signed: bool,
              zmax: float = 1.0) -> go.Figure:
-    """One heatmap per panel (layer × head), side by side, one colour scale."""
+    """One heatmap per panel (layer × head, ``shape`` = (layers, heads)), side by side, one colour scale."""
     names = list(panels)
     figure = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.06)
-    x_labels, y_labels = axis_labels(record)
+    x_labels, y_labels = axis_labels(shape)
     limit = symmetric_limit(list(panels.values()))
     for column, name in enumerate(names, start=1):
         values = panels[name]
@@ -68,7 +72,7 @@ def map_grid(record: dict[str, Any], panels: dict[str, np.ndarray], title: str, 
         trace.update(showscale=column == len(names), name=name)
         figure.add_trace(trace, row=1, col=column)
         figure.update_yaxes(autorange="reversed", row=1, col=column)
-    figure.update_layout(title=title, height=max(340, 170 + 40 * record["n_layers"]),
+    figure.update_layout(title=title, height=max(340, 170 + 40 * shape[0]),
                          width=min(1400, 260 + 320 * len(names)), template="plotly_white")
     return figure
 
@@ -116,14 +120,14 @@ def not_available(scores: dict[str, Any]) -> str:
     return f"n/a ({scores['reason']})" if scores.get("reason") else "n/a"
 
 
-def map_rows(record: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+def map_rows(record: HeadReuseRecord) -> list[tuple[str, str, dict[str, Any]]]:
     """(method, pair, scores) of every map method (the attention difference has rows of its own)."""
-    return [(method, pair, scores) for method, by_pair in record["reuse"].items() if method != ATTENTION
+    return [(method, pair, scores) for method, by_pair in record.reuse.items() if method != ATTENTION
             for pair, scores in by_pair.items()]
 
 
-def attention_rows(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return list(record["reuse"].get(ATTENTION, {}).items())
+def attention_rows(record: HeadReuseRecord) -> list[tuple[str, dict[str, Any]]]:
+    return list(record.reuse.get(ATTENTION, {}).items())
 
 
 def lengths_text(lengths: Sequence[int]) -> str:
@@ -139,7 +143,7 @@ def attention_text(entry: dict[str, Any]) -> str:
     return f"{entry['difference']:.3f} ({unit}; {form}; lengths {lengths_text(entry['lengths'])})"
 
 
-def reuse_table_html(record: dict[str, Any]) -> str:
+def reuse_table_html(record: HeadReuseRecord) -> str:
     header = ("<tr><th>method</th><th>pair</th><th>lengths</th><th>mean |A − B| [95% CI]</th>"
               "<th>Spearman ρ [95% CI]</th><th>top-k Jaccard [95% CI]</th><th>null</th><th>k (sizes)</th></tr>")
     rows = []
@@ -148,7 +152,7 @@ def reuse_table_html(record: dict[str, Any]) -> str:
             cells = [method, pair, not_available(scores), "", "", "", "", ""]
         else:
             sizes = scores.get("top_k_sizes")
-            cells = [method, pair, lengths_text(record["pair_lengths"][pair]["lengths"]),
+            cells = [method, pair, lengths_text(record.pair_lengths[pair].lengths),
                      format_ci(scores["mean_abs_diff"], scores["mean_abs_diff_ci"]),
                      format_ci(scores["spearman"], scores["spearman_ci"], 2),
                      format_ci(scores["jaccard_top_k"], scores["jaccard_top_k_ci"], 2),
@@ -162,37 +166,35 @@ def reuse_table_html(record: dict[str, Any]) -> str:
     return f"<table>{header}{''.join(rows)}</table>"
 
 
-def protocol_text(record: dict[str, Any]) -> str:
-    """Which lengths the maps were compared on, in words (records made before protocols: the paper's way)."""
-    settings = record["settings"]
-    protocol = settings.get("protocol", "paper")
-    if protocol == "competent":
+def protocol_text(record: HeadReuseRecord) -> str:
+    """Which lengths the maps were compared on, in words."""
+    if record.settings.protocol is Protocol.COMPETENT:
         return (f"Protocol: competent — a pair is compared on the lengths both tasks were trained on where both "
-                f"have clean exact match ≥ {settings['competence']:.0%}; a task's own map on its competent training "
+                f"have clean exact match ≥ {record.settings.competence:.0%}; a task's own map on its competent training "
                 "lengths.")
     return ("Protocol: paper — maps averaged over the lengths the generalisation gap averages. CAUTION: an "
             "accuracy-drop map is ≈ 0 where its task fails, so these scores are confounded with accuracy.")
 
 
-def pair_lengths_text(record: dict[str, Any]) -> str:
-    return "; ".join(f"{pair}: {lengths_text(entry['lengths'])}" + (f" ({entry['reason']})" if entry["reason"] else "")
-                     for pair, entry in record.get("pair_lengths", {}).items())
+def pair_lengths_text(record: HeadReuseRecord) -> str:
+    return "; ".join(f"{pair}: {lengths_text(choice.lengths)}" + (f" ({choice.reason})" if choice.reason else "")
+                     for pair, choice in record.pair_lengths.items())
 
 
-def settings_html(record: dict[str, Any]) -> str:
-    settings = record["settings"]
-    lengths = "; ".join(f"{task}: {', '.join(map(str, lengths))}" for task, lengths in settings["lengths"].items())
+def settings_html(record: HeadReuseRecord) -> str:
+    settings = record.settings
+    lengths = "; ".join(f"{task}: {', '.join(map(str, lengths))}" for task, lengths in settings.lengths.items())
     accuracy = "; ".join(
         f"{task}: " + ", ".join(f"{length}→{value:.0%}" for length, value in by_length.items())
-        for task, by_length in record["clean_accuracy"].items())
-    notes = "".join(f"<li>{html.escape(note)}</li>" for note in record["notes"])
-    agreement = record.get("attribution_agreement", {})
+        for task, by_length in record.clean_accuracy.items())
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in record.notes)
+    agreement = record.attribution_agreement or {}
     agreement_text = "; ".join(f"{task}: ρ = {format_ci(value['spearman'], None, 2)}" for task, value in agreement.items())
     return (
-        f"<p>Group <b>{html.escape(record['group'])}</b>, step {record['step']}, {record['n_layers']} layers × "
-        f"{record['n_heads']} heads; {settings['count']} test examples per task and length (seed {settings['seed']}); "
+        f"<p>Group <b>{html.escape(record.group)}</b>, step {record.step}, {record.n_layers} layers × "
+        f"{record.n_heads} heads; {settings.count} test examples per task and length (seed {settings.seed}); "
         f"lengths analysed {html.escape(lengths)}. Intervals are 95% bootstrap intervals over examples "
-        f"({settings['bootstrap_resamples']} resamples).</p>"
+        f"({settings.bootstrap_resamples} resamples).</p>"
         f"<p><b>{html.escape(protocol_text(record))}</b> Lengths compared per pair: "
         f"{html.escape(pair_lengths_text(record) or 'none')}.</p>"
         f"<p>Clean exact-match accuracy: {html.escape(accuracy)}.</p>"
@@ -202,20 +204,20 @@ def settings_html(record: dict[str, Any]) -> str:
     )
 
 
-def method_figures(record: dict[str, Any], method: str) -> list[go.Figure]:
+def method_figures(record: HeadReuseRecord, method: str) -> list[go.Figure]:
     """A map method's per-task maps and its pairs' difference maps (each over its own lengths), where defined."""
-    maps = {task: as_array(values) for task, values in record["maps"][method].items() if values is not None}
+    maps = {task: as_array(values) for task, values in record.maps[method].items() if values is not None}
     definition = Method(method)
-    figures = [map_grid(record, maps, definition.title, definition.unit, definition.signed)] if maps else []
-    differences = {pair: as_array(scores["difference_map"]) for pair, scores in record["reuse"][method].items()
+    figures = [map_grid(record.shape, maps, definition.title, definition.unit, definition.signed)] if maps else []
+    differences = {pair: as_array(scores["difference_map"]) for pair, scores in record.reuse[method].items()
                    if scores.get("difference_map") is not None}
     if differences:
-        figures.append(map_grid(record, differences, f"{method}: difference maps (A − B) over each pair's lengths",
+        figures.append(map_grid(record.shape, differences, f"{method}: difference maps (A − B) over each pair's lengths",
                                 f"Δ {definition.unit}", signed=True))
     return figures
 
 
-def attention_figures(record: dict[str, Any]) -> list[go.Figure]:
+def attention_figures(record: HeadReuseRecord) -> list[go.Figure]:
     """The paper's attention difference per head, one grid per unit (Σ|ΔĀ| forms and the layout-free one)."""
     entries = {pair: entry for pair, entry in attention_rows(record) if entry["per_head"] is not None}
     figures = []
@@ -227,21 +229,21 @@ def attention_figures(record: dict[str, Any]) -> list[go.Figure]:
         top = max(float(np.nanmax(values)) for values in panels.values())
         title = ("Attention: Jensen–Shannon distance between attention-by-offset profiles (layout-free fallback; "
                  "0 same, 1 disjoint)" if layout_free else "Attention: Σ|Ā_A − Ā_B| per head (the paper's metric)")
-        figures.append(map_grid(record, panels, title, "JS distance" if layout_free else "Σ|ΔĀ|", signed=False,
+        figures.append(map_grid(record.shape, panels, title, "JS distance" if layout_free else "Σ|ΔĀ|", signed=False,
                                 zmax=1.0 if layout_free else (top if top > 0 else 1.0)))
     return figures
 
 
 def report_html(
-    record: dict[str, Any], patterns: dict[str, tuple[int, AttentionStats]], tokenizer: Tokenizer, title: str,
+    record: HeadReuseRecord, patterns: dict[str, tuple[int, AttentionStats]], tokenizer: Tokenizer, title: str,
 ) -> str:
     """The whole report as one offline HTML page."""
-    figures = [figure for method in record["maps"] for figure in method_figures(record, method)]
+    figures = [figure for method in record.maps for figure in method_figures(record, method)]
     figures += attention_figures(record)
     for task, (length, stats) in patterns.items():
         figures.append(pattern_figure(task, length, stats, tokenizer))
     body = "<h2>Reuse scores</h2>" + reuse_table_html(record)
-    if record.get("control"):
+    if record.control is not None:
         body += "<h2>Against the control</h2><ul>" + "".join(
             f"<li>{html.escape(line)}</li>" for line in control_lines(record)) + "</ul>"
     return html_document(figures, html.escape(title), settings_html(record) + body)
@@ -262,29 +264,29 @@ def flat_value(values: Any, flat: int) -> float | None:
     return None if not np.isfinite(value) else float(value)
 
 
-def task_section(record: dict[str, Any], task: str) -> list[str]:
-    methods = list(record["maps"])
-    choice = record.get("task_lengths", {}).get(task, {"lengths": record["settings"]["lengths"][task], "reason": None})
+def task_section(record: HeadReuseRecord, task: str) -> list[str]:
+    methods = list(record.maps)
+    choice = record.task_lengths[task]
     lines = [f"## {task}", ""]
     if not methods:
         return lines
     lead = next((method for method in methods if method.startswith("ablation")), methods[0])
-    if record["maps"][lead][task] is None:
-        return [*lines, f"No map: {choice['reason']}.", ""]
-    ranked = top_heads(as_array(record["maps"][lead][task]))
-    lines += [f"Heads ranked by {lead} ({Method(lead).unit}) over lengths {lengths_text(choice['lengths'])}; 95% "
+    if record.maps[lead][task] is None:
+        return [*lines, f"No map: {choice.reason}.", ""]
+    ranked = top_heads(as_array(record.maps[lead][task]))
+    lines += [f"Heads ranked by {lead} ({Method(lead).unit}) over lengths {lengths_text(choice.lengths)}; 95% "
               "bootstrap intervals over examples.", ""]
-    columns = [*methods, *(f"{method} log-prob drop" for method in record["logprob_maps"])]
+    columns = [*methods, *(f"{method} log-prob drop" for method in record.logprob_maps)]
     lines += ["| head | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for flat in ranked:
         cells = []
         for method in methods:
-            interval = record["intervals"][method].get(task)
+            interval = record.intervals[method].get(task)
             bounds = [flat_value(interval[side], flat) for side in ("lo", "hi")] if interval else None
-            cells.append(format_ci(flat_value(record["maps"][method][task], flat), bounds))
-        cells += [format_ci(flat_value(record["logprob_maps"][method][task], flat), None)
-                  for method in record["logprob_maps"]]
-        lines.append(f"| {head_name(flat, record['n_heads'])} | " + " | ".join(cells) + " |")
+            cells.append(format_ci(flat_value(record.maps[method][task], flat), bounds))
+        cells += [format_ci(flat_value(record.logprob_maps[method][task], flat), None)
+                  for method in record.logprob_maps]
+        lines.append(f"| {head_name(flat, record.n_heads)} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
@@ -326,19 +328,20 @@ def reuse_sentence(method: str, pair: str, scores: dict[str, Any], lengths: Sequ
             f"{format_ci(rho, rho_interval, 2)}; {overlap_words(scores)}.")
 
 
-def control_lines(record: dict[str, Any]) -> list[str]:
+def control_lines(record: HeadReuseRecord) -> list[str]:
     """Each main|aux pair's top-k overlap and mean |A − B| beside the control run's pair with the same main task."""
-    control = record["control"]
-    main = record["main_task"]
+    control = record.control
+    if control is None:
+        return []
     lines = []
-    for method, pairs in record["reuse"].items():
-        controls = control["reuse"].get(method, {})
+    for method, pairs in record.reuse.items():
+        controls = control.reuse.get(method, {})
         for pair, scores in pairs.items():
-            if main not in pair.split("|"):
+            if record.main_task not in pair.split("|"):
                 continue
             for control_pair, control_scores in controls.items():
                 lines.append(f"{method}: {pair} {comparison_values(method, scores)} vs control {control_pair} "
-                             f"({control['group']}, {control['run']}) {comparison_values(method, control_scores)}")
+                             f"({control.group}, {control.run}) {comparison_values(method, control_scores)}")
     return lines
 
 
@@ -351,40 +354,39 @@ def comparison_values(method: str, scores: dict[str, Any]) -> str:
             f"{format_ci(scores['mean_abs_diff'], scores['mean_abs_diff_ci'])}")
 
 
-def ablation_markdown(record: dict[str, Any], title: str) -> str:
+def ablation_markdown(record: HeadReuseRecord, title: str) -> str:
     """Per task the heads that matter most, then the reuse scores in plain words."""
-    settings = record["settings"]
+    settings = record.settings
     lines = [f"# {title}", "",
-             f"Group `{record['group']}`, step {record['step']}, {record['n_layers']} layers × {record['n_heads']} "
-             f"heads, {settings['count']} test examples per task and length; lengths analysed: "
-             + "; ".join(f"{task} {', '.join(map(str, lengths))}" for task, lengths in settings["lengths"].items())
+             f"Group `{record.group}`, step {record.step}, {record.n_layers} layers × {record.n_heads} "
+             f"heads, {settings.count} test examples per task and length; lengths analysed: "
+             + "; ".join(f"{task} {', '.join(map(str, lengths))}" for task, lengths in settings.lengths.items())
              + ". Ablation effects are drops (clean − ablated): positive means the head matters. Patching is the "
              "normalised recovery of the clean answer's log-prob (0 corrupted, 1 clean).", "",
              f"**{protocol_text(record)}**", ""]
-    for task in record["tasks"]:
+    for task in record.tasks:
         lines += task_section(record, task)
     lines += ["## Reuse", ""]
-    pair_lengths = record.get("pair_lengths", {})
-    lines += [reuse_sentence(method, pair, scores, pair_lengths.get(pair, {}).get("lengths", ()))
+    lines += [reuse_sentence(method, pair, scores, record.pair_lengths[pair].lengths)
               for method, pair, scores in map_rows(record)]
     lines += [f"- **attention** (the paper's difference), {pair.replace('|', ' vs ')}: {attention_text(entry)}"
               + (f". {entry['note']}" if entry.get("note") else "") for pair, entry in attention_rows(record)]
-    if not record["pair_lengths"]:
+    if not record.pair_lengths:
         lines.append("No pair of tasks.")
-    if record.get("control"):
+    if record.control is not None:
         lines += ["", "## Against the control", "", *(f"- {line}" for line in control_lines(record))]
-    elif record["reuse"]:
+    elif record.reuse:
         lines += ["", "No control pair was given (`--control RUN`, a run of the group's control analysed alike): the "
                   "overlaps above are compared with random sets only."]
-    if record["notes"]:
-        lines += ["", "## Notes", "", *(f"- {note}" for note in record["notes"])]
+    if record.notes:
+        lines += ["", "## Notes", "", *(f"- {note}" for note in record.notes)]
     return "\n".join(lines) + "\n"
 
 
-def summary_table(record: dict[str, Any]) -> str:
+def summary_table(record: HeadReuseRecord) -> str:
     """The reuse scores as a plain-text table."""
-    lines = [f"step {record['step']}: {record['n_layers']} layers × {record['n_heads']} heads, tasks "
-             f"{', '.join(record['tasks'])}, {record['settings']['count']} examples per length",
+    lines = [f"step {record.step}: {record.n_layers} layers × {record.n_heads} heads, tasks "
+             f"{', '.join(record.tasks)}, {record.settings.count} examples per length",
              protocol_text(record),
              f"{'method':<18} {'pair':<22} {'mean|A-B| [95% CI]':<28} {'spearman [95% CI]':<24} "
              f"{'top-k jaccard [95% CI]':<24} null"]
@@ -397,7 +399,7 @@ def summary_table(record: dict[str, Any]) -> str:
                      f"{format_ci(scores['jaccard_top_k'], scores['jaccard_top_k_ci'], 2):<24} "
                      f"{format_ci(scores['jaccard_null'], None, 2)} (k={scores['k']})")
     lines += [f"{ATTENTION:<18} {pair:<22} {attention_text(entry)}" for pair, entry in attention_rows(record)]
-    for task, value in record.get("attribution_agreement", {}).items():
+    for task, value in (record.attribution_agreement or {}).items():
         lines.append(f"attribution vs exact patching, {task}: Spearman ρ = {format_ci(value['spearman'], None, 2)}")
-    lines += [f"note: {note}" for note in record["notes"]]
+    lines += [f"note: {note}" for note in record.notes]
     return "\n".join(lines)
