@@ -57,6 +57,7 @@ from interp.reuse import Protocol
 from interp.run import checkpoint_steps
 from interp.runs import RunResult, evaluations, expand_runs, final_results
 from interp.storage import check_writable, read_json, write_json, write_text
+from interp.train import training_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = ROOT / "sweeps"
@@ -210,9 +211,20 @@ def write_record(settings: Settings, claim: Claim, evidence: Evidence | None, ti
               "command": f"python -m interp.reproduce --scale {settings.scale.name} --only {claim.name}",
               "made": provenance(settings),
               "timings": {stage: round(seconds) for stage, seconds in timings.items()
-                          if any(stem in stage for stem in claim.sweeps)}, "data": data}
+                          if any(stem in stage for stem in claim.sweeps)},
+              "training": training_time(evidence), "data": data}
     write_json(record_path(settings.figures, claim.name), record)
     return record
+
+
+def training_time(evidence: Evidence | None) -> dict[str, Any] | None:
+    """The claim's runs' training time summed from their own logs (:func:`interp.train.training_seconds`), whichever
+    invocation trained them (``seconds`` null where a run did not log it); None for a claim without runs."""
+    runs = evidence.runs() if evidence else []
+    seconds = [training_seconds(result.path) for result in runs]
+    if not runs:
+        return None
+    return {"runs": len(runs), "seconds": None if None in seconds else round(sum(seconds))}
 
 
 def saved_records(figures: Path) -> dict[str, dict[str, Any]]:
@@ -268,11 +280,19 @@ def reproduction_markdown(records: dict[str, dict[str, Any]], drawn: dict[str, l
 def claim_body(claim: Claim, record: dict[str, Any], pictures: list[str]) -> list[str]:
     made = record["made"]
     timings = ", ".join(f"{stage} {seconds} s" for stage, seconds in record["timings"].items())
+    training = record.get("training")
+    if training is None:
+        trained = ""
+    elif training["seconds"] is None:
+        trained = f"; the training time of its {training['runs']} runs is not in their logs (logged before window_s)"
+    else:
+        trained = f"; its {training['runs']} runs trained for {training['seconds'] / 60:.0f} min (summed from their logs)"
     lines = ["**Ours.**", "", *claim.lines(record["data"]), ""]
     lines += [f"![{picture}]({picture})" for picture in pictures]
     lines += ["", f"**Verdict: {record['verdict']}** — {record['reason']}.", "",
               f"Made by `{record['command']}` on {made['date']} (code {made['commit']}, {made['machine']}, device "
-              f"{made['device']}, Python {made['python']})" + (f"; wall time: {timings}" if timings else "") + "."]
+              f"{made['device']}, Python {made['python']})" + (f"; this invocation's wall time: {timings}" if timings else "")
+              + trained + "."]
     return lines
 
 

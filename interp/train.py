@@ -19,8 +19,9 @@ same device: batch ``s`` is a pure function of (data seed, s), the schedule a pu
 nothing else is random, and kernels are deterministic (on CUDA: ``torch.use_deterministic_algorithms``
 with a fixed cuBLAS workspace). SIGINT/SIGTERM finish the current step, save a checkpoint and exit (130/143);
 a NaN or infinite loss stops with a message and leaves the last good checkpoint as the newest one.
-``metrics.jsonl`` gets per-task loss and the learning rate every ``log_every`` steps and a quick
-per-length exact match every ``eval_every`` steps; on resume, lines past the checkpoint are dropped.
+``metrics.jsonl`` gets per-task loss, the learning rate and the window's wall time (``window_s``) every
+``log_every`` steps and a quick per-length exact match every ``eval_every`` steps; on resume, lines past the
+checkpoint are dropped, so :func:`training_seconds` sums the time of the steps the run kept.
 """
 
 from __future__ import annotations
@@ -302,7 +303,8 @@ class Trainer:
                     elapsed = time.perf_counter() - window_start
                     self.log({"step": done, "kind": "train", "lr": learning_rate(training, step), "loss": loss,
                               "loss_by_task": dict(zip(self.task_names, per_task, strict=True)),
-                              "tokens_per_s": real_tokens / elapsed, "padding_share": 1 - real_tokens / padded_tokens})
+                              "tokens_per_s": real_tokens / elapsed, "padding_share": 1 - real_tokens / padded_tokens,
+                              "window_s": elapsed})
                     bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{real_tokens / elapsed:,.0f}")
                     task_loss_sum.zero_()
                     task_token_sum.zero_()
@@ -321,6 +323,24 @@ class Trainer:
                     return 128 + self.stop_signal
         bar.close()
         return 0
+
+
+def training_seconds(run_dir: Path) -> float | None:
+    """A run's training wall time, summed from its logged windows (across resumes; steps redone after a kill count
+    once, the work lost past the last checkpoint not at all); None where none is logged or a window lacks its time
+    (runs logged before ``window_s``)."""
+    path = Path(run_dir) / METRICS_FILE
+    windows = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line
+        if isinstance(record, dict) and record.get("kind") == "train":
+            windows.append(record.get("window_s"))
+    if not windows or not all(isinstance(window, (int, float)) for window in windows):
+        return None
+    return float(sum(windows))
 
 
 def checkpoint_problem(run_dir: Path, step: int) -> str | None:

@@ -60,6 +60,8 @@ def test_a_micro_reproduction_writes_records_figures_and_the_report(reproduced):
     assert set(transfer["data"]["conditions"]) == {"transfer", "baseline", "control"}
     assert transfer["command"] == "python -m interp.reproduce --scale micro --only transfer"
     assert transfer["made"]["device"] == "cpu" and "train transfer" in transfer["timings"]
+    runs = transfer["data"]["runs"]  # the runs' own training time, whichever invocation trained them
+    assert transfer["training"]["runs"] == len(runs) and transfer["training"]["seconds"] >= 0
     assert records["pretrained"]["verdict"] == "not tested"
     mechanism = records["mechanism"]["data"]["domains"]["arithmetic"]
     assert set(mechanism["protocols"]) == {"competent", "paper"}
@@ -78,6 +80,7 @@ def test_a_micro_reproduction_writes_records_figures_and_the_report(reproduced):
         assert claim.title in text
     assert "Not run yet: `python -m interp.reproduce --only length_ratio`" in text
     assert "![transfer_window.png](transfer_window.png)" in text
+    assert f"its {len(runs)} runs trained for" in text and "this invocation's wall time: train transfer" in text
 
 
 @pytest.mark.slow

@@ -20,7 +20,14 @@ from interp.errors import InterpError
 from interp.groups import load_group
 from interp.run import checkpoint_steps, read_config
 from interp.storage import RunLock
-from interp.train import Trainer, answer_loss, cpu_compiler_available, learning_rate, train_run
+from interp.train import (
+    Trainer,
+    answer_loss,
+    cpu_compiler_available,
+    learning_rate,
+    train_run,
+    training_seconds,
+)
 
 TRAIN = [sys.executable, "-m", "interp.train", "--model", "micro", "--group", str(TINY_GROUP), "--seed", "3",
          "--steps", "60", "--checkpoint-every", "10", "--quiet"]
@@ -127,6 +134,18 @@ def test_run_directory_contents(uninterrupted):
     evals = [r for r in records if r["kind"] == "eval"]
     assert [r["step"] for r in evals] == [20, 40, 60] and set(evals[0]["accuracy"]) == {"copy", "reverse"}
     assert not list(uninterrupted.glob("**/*.tmp"))
+
+
+def test_training_time_is_summed_from_the_logged_windows(uninterrupted, tmp_path):
+    records = [json.loads(line) for line in (uninterrupted / "metrics.jsonl").read_text().splitlines()]
+    windows = [record["window_s"] for record in records if record["kind"] == "train"]
+    assert all(window > 0 for window in windows)
+    assert training_seconds(uninterrupted) == pytest.approx(sum(windows))
+    old = tmp_path / "old"  # a run logged before window_s, and a torn last line
+    old.mkdir()
+    lines = [json.dumps({key: value for key, value in record.items() if key != "window_s"}) for record in records]
+    (old / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 6')
+    assert training_seconds(old) is None and training_seconds(tmp_path / "none") is None
 
 
 def test_kill_9_then_resume_is_bit_identical(tmp_path, uninterrupted):
