@@ -37,6 +37,8 @@ re-rank those heads.
 Pitfalls: heads with NaN (e.g. patching where the clean−corrupted gap vanishes) are left out of every
 score. ``mean_abs_diff`` is biased upwards by estimation noise, more so on fewer examples or lengths: compare
 scores made with the same count and lengths.
+
+The record that holds a checkpoint's maps and these scores is :class:`interp.reuse.record.HeadReuseRecord`.
 """
 
 from __future__ import annotations
