@@ -219,12 +219,13 @@ def write_record(settings: Settings, claim: Claim, evidence: Evidence | None, ti
 
 def training_time(evidence: Evidence | None) -> dict[str, Any] | None:
     """The claim's runs' training time summed from their own logs (:func:`interp.train.training_seconds`), whichever
-    invocation trained them (``seconds`` null where a run did not log it); None for a claim without runs."""
+    invocation trained them: how many runs, how many logged it (runs trained before ``window_s`` did not) and their
+    sum; None for a claim without runs."""
     runs = evidence.runs() if evidence else []
-    seconds = [training_seconds(result.path) for result in runs]
     if not runs:
         return None
-    return {"runs": len(runs), "seconds": None if None in seconds else round(sum(seconds))}
+    seconds = [found for found in (training_seconds(result.path) for result in runs) if found is not None]
+    return {"runs": len(runs), "logged": len(seconds), "seconds": round(sum(seconds))}
 
 
 def saved_records(figures: Path) -> dict[str, dict[str, Any]]:
@@ -283,10 +284,13 @@ def claim_body(claim: Claim, record: dict[str, Any], pictures: list[str]) -> lis
     training = record.get("training")
     if training is None:
         trained = ""
-    elif training["seconds"] is None:
+    elif training["logged"] == 0:
         trained = f"; the training time of its {training['runs']} runs is not in their logs (logged before window_s)"
-    else:
+    elif training["logged"] == training["runs"]:
         trained = f"; its {training['runs']} runs trained for {training['seconds'] / 60:.0f} min (summed from their logs)"
+    else:
+        trained = (f"; {training['logged']} of its {training['runs']} runs logged their training time, "
+                   f"{training['seconds'] / 60:.0f} min in all (the others trained before window_s)")
     lines = ["**Ours.**", "", *claim.lines(record["data"]), ""]
     lines += [f"![{picture}]({picture})" for picture in pictures]
     lines += ["", f"**Verdict: {record['verdict']}** — {record['reason']}.", "",

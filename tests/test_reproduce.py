@@ -61,7 +61,8 @@ def test_a_micro_reproduction_writes_records_figures_and_the_report(reproduced):
     assert transfer["command"] == "python -m interp.reproduce --scale micro --only transfer"
     assert transfer["made"]["device"] == "cpu" and "train transfer" in transfer["timings"]
     runs = transfer["data"]["runs"]  # the runs' own training time, whichever invocation trained them
-    assert transfer["training"]["runs"] == len(runs) and transfer["training"]["seconds"] >= 0
+    assert transfer["training"]["runs"] == transfer["training"]["logged"] == len(runs)
+    assert transfer["training"]["seconds"] >= 0
     assert records["pretrained"]["verdict"] == "not tested"
     mechanism = records["mechanism"]["data"]["domains"]["arithmetic"]
     assert set(mechanism["protocols"]) == {"competent", "paper"}
