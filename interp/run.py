@@ -7,7 +7,7 @@ A run directory holds::
     checkpoints/step_NNNNNN.safetensors        model parameters
     checkpoints/step_NNNNNN.optimizer.safetensors  AdamW state (for --resume)
     checkpoints/step_NNNNNN.json    training state; written last, so its presence marks a complete checkpoint
-    metrics.jsonl                   per-task loss, learning rate, throughput, quick evaluations
+    metrics.jsonl                   per-task loss, learning rate, throughput, each window's wall time, quick evaluations
     eval/step_NNNNNN.json           full evaluations (``interp.evaluate``), plus figures; narrower ones are kept
                                     beside as eval/step_NNNNNN.TAG.json (``interp.evaluate.save_evaluation``)
     analysis/                       head-reuse analyses (``interp.head_overlap``): analysis/head_overlap.json
