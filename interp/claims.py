@@ -95,20 +95,32 @@ class Claim:
 
 # ---- shared pieces ---------------------------------------------------------------------------------------
 
-def condition_summaries(results: Sequence[RunResult]) -> dict[str, dict[str, Any]]:
-    """Per group (by kind: transfer, baseline, control) its summary over seeds (``interp.seeds``)."""
-    return {summary["kind"]: summary for summary in summarize_seeds(results)}
+def condition_summaries(results: Sequence[RunResult], window: tuple[int, int] | None) -> dict[str, dict[str, Any]]:
+    """Per group (by kind: transfer, baseline, control) its summary over seeds (``interp.seeds``), every group's
+    window accuracy measured over ``window``."""
+    return {summary["kind"]: summary for summary in summarize_seeds(results, window=window)}
+
+
+def related_window(results: Sequence[RunResult]) -> tuple[int, int] | None:
+    """The related group's transfer window (low, high] on its main task, where all three groups are compared; None
+    when the sweep has no related group or its window is on the auxiliary side."""
+    for result in results:
+        window = result.evaluation.transfer_window
+        if result.group.kind == "transfer" and window is not None and window[0] == "main":
+            return window[1], window[2]
+    return None
 
 
 def learned_count(summary: dict[str, Any]) -> int:
     return sum(bool(flag) for flag in summary["learned"])
 
 
-def run_entries(results: Sequence[RunResult]) -> list[dict[str, Any]]:
-    """Each run's final checkpoint: what the figures and sentences read (its evaluation in full)."""
+def run_entries(results: Sequence[RunResult], window: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    """Each run's final checkpoint: what the figures and sentences read (its evaluation in full); its window
+    accuracy over ``window`` when given (:meth:`RunResult.window_accuracy`)."""
     return [{"label": result.label, "group": result.group.to_dict(), "kind": result.group.kind, "seed": result.seed,
              "positional": result.positional, "step": result.step, "learned": result.learned, "gg": result.gg,
-             "window": result.transfer_window_accuracy, "evaluation": result.evaluation.to_json()} for result in results]
+             "window": result.window_accuracy(window), "evaluation": result.evaluation.to_json()} for result in results]
 
 
 def percent(value: float | None) -> str:
@@ -164,7 +176,8 @@ TRANSFER_RULE = (
 def summarize_transfer(evidence: Evidence) -> dict[str, Any]:
     """The three groups of one sweep (transfer, baseline, control) over their seeds, and every run."""
     runs = evidence.runs()
-    return {"conditions": condition_summaries(runs), "runs": run_entries(runs)}
+    window = related_window(runs)
+    return {"window": window, "conditions": condition_summaries(runs, window), "runs": run_entries(runs, window)}
 
 
 def judge_transfer(record: dict[str, Any]) -> Judgement:
@@ -177,6 +190,10 @@ def judge_transfer(record: dict[str, Any]) -> Judgement:
         return Verdict.INCONCLUSIVE, f"fewer than {MIN_SEEDS} seeds learned their training lengths: {', '.join(few)}"
     related = conditions["transfer"]["transfer_window_accuracy"]
     others = {kind: conditions[kind]["transfer_window_accuracy"]["mean"] for kind in ("baseline", "control")}
+    unmeasured = [kind for kind, mean in {"transfer": related["mean"], **others}.items() if mean is None]
+    if unmeasured:
+        return Verdict.INCONCLUSIVE, (f"no transfer-window accuracy for the {' and '.join(unmeasured)} group (not "
+                                      f"evaluated at every length of the window)")
     advantage = {kind: related["mean"] - mean for kind, mean in others.items()}
     text = ", ".join(f"{advantage[kind]:+.0%} over the {kind}" for kind in others)
     if all(value >= MARGIN for value in advantage.values()) and related["ci"][0] > max(others.values()):

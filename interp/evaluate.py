@@ -164,6 +164,17 @@ def transfer_window_accuracy(group: TaskGroup, accuracy: dict[str, dict[int, flo
     return float(np.mean(values)) if values else None
 
 
+def main_window_accuracy(group: TaskGroup, accuracy: dict[str, dict[int, float]], low: int, high: int) -> float | None:
+    """Mean accuracy of the main task over the lengths (low, high], None unless every one of them was evaluated: how a
+    baseline, which has no window of its own, is measured over its related group's window (a partial window would
+    hide the lengths where the related group's accuracy falls)."""
+    curve = accuracy[group.main.task]
+    wanted = range(low + 1, high + 1)
+    if any(length not in curve for length in wanted):
+        return None
+    return float(np.mean([curve[length] for length in wanted]))
+
+
 def training_accuracy(group: TaskGroup, accuracy: dict[str, dict[int, float]]) -> dict[str, float | None]:
     """Per task, its mean exact match over the evaluated lengths it was trained on (None if none was)."""
     means = {}

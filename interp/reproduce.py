@@ -39,7 +39,7 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -125,7 +125,19 @@ def evaluated(settings: Settings, stem: str, every_checkpoint: bool) -> list[Run
     if every_checkpoint:
         for run in tqdm(runs, desc=f"evaluating {stem}", unit="run", disable=not settings.progress):
             evaluations(run, checkpoint_steps(run), settings.scale.eval_count, device=settings.device)
-    return final_results(runs, settings.scale.eval_count, device=settings.device)
+    return beside_related(settings, final_results(runs, settings.scale.eval_count, device=settings.device))
+
+
+def beside_related(settings: Settings, results: list[RunResult]) -> list[RunResult]:
+    """The results with each baseline evaluated at its related group's evaluation lengths: a baseline's own stop
+    short of the related group's transfer window, where the claims compare the two."""
+    related = next((result.group for result in results if result.group.kind == "transfer"), None)
+    if related is None:
+        return results
+    lengths = related.eval_lengths(related.main.task)
+    return [replace(result, evaluation=evaluations(result.path, [result.step], settings.scale.eval_count, lengths,
+                                                   settings.device, result.config)[result.step])
+            if result.group.kind == "baseline" else result for result in results]
 
 
 def correlations(settings: Settings, stem: str, results: list[RunResult]) -> dict[str, dict[str, Any]]:

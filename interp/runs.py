@@ -25,6 +25,7 @@ from interp.evaluate import (
     answers_request,
     evaluate_run,
     fullest_evaluation,
+    main_window_accuracy,
     mean_main_accuracy,
     with_source,
 )
@@ -117,6 +118,14 @@ class RunResult:
     @property
     def transfer_window_accuracy(self) -> float | None:
         return self.evaluation.transfer_window_accuracy
+
+    def window_accuracy(self, window: tuple[int, int] | None = None) -> float | None:
+        """The transfer-window accuracy: the run's own, or with ``window`` (low, high] its main task's over those
+        lengths (:func:`interp.evaluate.main_window_accuracy`), to compare a baseline with its related group."""
+        if window is None:
+            return self.transfer_window_accuracy
+        accuracy = {task: entry.accuracy for task, entry in self.evaluation.tasks.items()}
+        return main_window_accuracy(self.group, accuracy, *window)
 
     @property
     def learned(self) -> bool | None:

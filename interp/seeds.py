@@ -63,11 +63,14 @@ def over_seeds(values: Sequence[float | None], seed: int = 0) -> dict[str, Any]:
     return {"mean": mean, "ci": [none_if_nan(lo), none_if_nan(hi)], "values": list(values)}
 
 
-def summarize_seeds(results: Iterable[RunResult], seed: int = 0) -> list[dict[str, Any]]:
+def summarize_seeds(results: Iterable[RunResult], seed: int = 0,
+                    window: tuple[int, int] | None = None) -> list[dict[str, Any]]:
     """One summary per (group, positional encoding, model): means over seeds, intervals, the best seed.
 
     GG and the transfer-window accuracy are averaged over the *learned* seeds only (an unlearned run has
-    GG ≈ 0 without any transfer); the seeds left out are listed under ``unlearned``."""
+    GG ≈ 0 without any transfer); the seeds left out are listed under ``unlearned``. With ``window`` (low, high],
+    every group's transfer-window accuracy is its main task's over those lengths, so that a baseline (no window of
+    its own) is measured where its related group is (:meth:`RunResult.window_accuracy`)."""
     summaries = []
     for (name, positional, model), members in by_group(results).items():
         group = members[0].group
@@ -90,10 +93,10 @@ def summarize_seeds(results: Iterable[RunResult], seed: int = 0) -> list[dict[st
             "narrow": {result.label: asdict(result.evaluation.source) for result in members
                        if result.evaluation.source.lengths_missing},
             "gg": over_seeds([result.gg for result in learned], seed),
-            "transfer_window_accuracy": over_seeds([result.transfer_window_accuracy for result in learned], seed),
+            "transfer_window_accuracy": over_seeds([result.window_accuracy(window) for result in learned], seed),
             "main_accuracy": over_seeds([result.main_accuracy for result in members], seed),
             "best": {"run": best.label, "seed": best.seed, "main_accuracy": best.main_accuracy, "gg": best.gg,
-                     "transfer_window_accuracy": best.transfer_window_accuracy, "learned": best.learned},
+                     "transfer_window_accuracy": best.window_accuracy(window), "learned": best.learned},
         })
     return summaries
 

@@ -24,6 +24,7 @@ from interp.evaluate import (
     exact_match,
     fullest_evaluation,
     generalization_gap,
+    main_window_accuracy,
     read_evaluation,
     summarize,
     transfer_window_accuracy,
@@ -89,6 +90,15 @@ def test_generalization_gap_and_transfer_window_by_hand():
     assert transfer_window_accuracy(GROUP, accuracy) == pytest.approx(0.25)
     alone = TaskGroup("only", TaskSpec("add", 4))
     assert generalization_gap(alone, accuracy) is None and transfer_window_accuracy(alone, accuracy) is None
+
+
+def test_a_baseline_is_measured_over_its_related_groups_window_only_where_it_was_evaluated_there():
+    alone = TaskGroup("only", TaskSpec("add", 4))
+    full = {"add": {1: 1.0, 4: 1.0, 5: 0.6, 6: 0.2, 7: 0.0, 8: 0.0}}
+    assert main_window_accuracy(alone, full, 4, 8) == pytest.approx((0.6 + 0.2 + 0 + 0) / 4)
+    assert main_window_accuracy(GROUP, {"add": full["add"]}, 4, 8) == pytest.approx(0.2)  # any group: its main task
+    short = {"add": {1: 1.0, 4: 1.0, 5: 0.6, 6: 0.2}}  # a baseline's own lengths stop inside the window
+    assert main_window_accuracy(alone, short, 4, 8) is None
 
 
 def step_curve(reach: int, top: int = 40) -> dict[int, float]:

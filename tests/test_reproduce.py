@@ -58,6 +58,10 @@ def test_a_micro_reproduction_writes_records_figures_and_the_report(reproduced):
     transfer = records["transfer"]
     assert transfer["verdict"] == "inconclusive" and "fewer than 2 seeds learned" in transfer["reason"]
     assert set(transfer["data"]["conditions"]) == {"transfer", "baseline", "control"}
+    assert transfer["data"]["window"] == [3, 6]  # the related group's: copy past 3 up to 6
+    baseline = next(run for run in transfer["data"]["runs"] if run["kind"] == "baseline")
+    copy = baseline["evaluation"]["tasks"]["copy"]["accuracy"]  # evaluated over the related group's lengths too
+    assert baseline["window"] == pytest.approx(sum(copy[str(length)] for length in (4, 5, 6)) / 3)
     assert transfer["command"] == "python -m interp.reproduce --scale micro --only transfer"
     assert transfer["made"]["device"] == "cpu" and "train transfer" in transfer["timings"]
     runs = transfer["data"]["runs"]  # the runs' own training time, whichever invocation trained them
@@ -114,7 +118,8 @@ def test_the_committed_records_redraw_the_committed_report_and_figures(tmp_path)
 
 def record_of(conditions: dict) -> dict:
     return {"conditions": {kind: {"group": kind, "learned": [True] * learned, "seeds": list(range(learned)),
-                                  "transfer_window_accuracy": {"mean": mean, "ci": [mean - 0.1, mean + 0.1]}}
+                                  "transfer_window_accuracy": {"mean": mean, "ci": [None, None] if mean is None
+                                                               else [mean - 0.1, mean + 0.1]}}
                            for kind, (learned, mean) in conditions.items()}, "runs": []}
 
 
@@ -127,6 +132,8 @@ def test_the_transfer_rule_on_known_records():
         is Verdict.INCONCLUSIVE
     verdict, reason = judge_transfer(record_of({"transfer": (1, 0.9), "baseline": (3, 0.1), "control": (3, 0.1)}))
     assert verdict is Verdict.INCONCLUSIVE and "transfer" in reason
+    verdict, reason = judge_transfer(record_of({"transfer": (3, 0.9), "baseline": (3, None), "control": (3, 0.1)}))
+    assert verdict is Verdict.INCONCLUSIVE and "baseline" in reason  # never compared over a window it lacks
 
 
 def test_the_length_ratio_rule_on_known_cells():
