@@ -43,12 +43,10 @@ def run_seed(seed: int, out: Path, threads: int, avx2: bool, analysis: bool) -> 
     return time.perf_counter() - start
 
 
-def summary_of(run: Path) -> Evaluation:
-    step = checkpoint_steps(run)[-1]
-    summary = read_evaluation(run, step, read_config(run).group)
-    if summary is None:
-        raise SystemExit(f"{run}: no evaluation of step {step}")
-    return summary
+def summary_of(run: Path) -> Evaluation | None:
+    """The evaluation of the run's last checkpoint; None while the run has none (not trained or not evaluated)."""
+    steps = checkpoint_steps(run)
+    return read_evaluation(run, steps[-1], read_config(run).group) if steps else None
 
 
 def main() -> None:
@@ -72,6 +70,8 @@ def main() -> None:
     outcomes, baseline_plain = [], 0
     for seed in args.seeds:
         group, baseline = (summary_of(args.out / f"seed{seed}" / name) for name in (settings.group, settings.baseline))
+        if group is None or baseline is None:
+            raise SystemExit(f"error: seed {seed} has a run without an evaluation of its last checkpoint")
         outcome, sentence = judge(group, baseline, main_length)
         outcomes.append(outcome)
         baseline_plain += window_accuracy(baseline, 1, main_length) >= 0.9 and furthest_length(baseline) <= main_length

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_quickstart_trains_both_runs_compares_and_resumes(tmp_path):
@@ -54,3 +55,26 @@ def test_verdict_needs_both_runs_to_learn_their_training_lengths_and_states_its_
     measured = Settings(settings.model, settings.group, settings.baseline, Measured(5, 4, 5, "a test"))
     text = comparison(beyond, learned, measured)
     assert "transferred in 4 of 5 seeds (95% interval 0.38-0.96)" in text and "uncertainty:" in text
+
+
+def test_quickstart_search_judges_each_seed_pair_of_a_sweep_with_the_quickstart_rule(tmp_path):
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    grid = tmp_path / "search.toml"
+    grid.write_text('description = "micro search"\n[base]\nmodel = "micro"\nsteps = 4\n'
+                    '[grid]\ngroup = ["add8_carry", "add8_only"]\nseed = [0, 1]\n')
+    out = tmp_path / "out"
+    sweep = subprocess.run([sys.executable, "-m", "interp.sweep", "--grid", str(grid), "--out", str(out),
+                            "--eval-count", "2"], capture_output=True, text=True)
+    assert sweep.returncode == 0, sweep.stderr
+    with open(out / "add8_carry-s0" / "metrics.jsonl", "a") as metrics:  # seed 0's group run leaves the plateau
+        metrics.write(json.dumps({"step": 4, "kind": "train", "loss": 0.1, "loss_by_task": {"add": 0.1}}) + "\n")
+    for evaluation in (out / "add8_only-s1" / "eval").glob("step_*.json"):  # seed 1's pair is unfinished
+        evaluation.unlink()
+    search = [sys.executable, str(benchmarks / "quickstart_search.py"), "--sweep", str(out)]
+    result = subprocess.run(search, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    # micro runs learn nothing in 4 steps: inconclusive; the median over one seed is its escape step
+    assert "| model micro, steps 4 | 1 | 0 (0.00-0.79) | 0 | 1 | 4 / - |" in result.stdout
+    assert "1 seed pair(s) left out" in result.stdout
+    missing = subprocess.run([*search[:2], "--sweep", str(tmp_path / "none")], capture_output=True, text=True)
+    assert missing.returncode != 0 and missing.stderr.strip().count("\n") == 0 and "not found" in missing.stderr
