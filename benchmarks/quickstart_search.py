@@ -22,7 +22,7 @@ from pathlib import Path
 
 from quickstart_seeds import summary_of
 
-from interp.quickstart import Outcome, furthest_length, judge, load_settings, window_accuracy
+from interp.quickstart import Outcome, judge, learned_without_transfer, load_settings
 from interp.stats import wilson_interval
 
 ESCAPE_LOSS = 0.5
@@ -40,7 +40,8 @@ def escape_step(run: Path) -> int | None:
 
 
 def median_step(steps: list[int | None]) -> str:
-    """Median escape step over seeds, a seed that never escaped counting as later than any; '-' if that is one."""
+    """Median escape step over seeds, a seed that never escaped counting as later than any; '-' when the median
+    seed never escaped."""
     ordered = sorted(steps, key=lambda step: float("inf") if step is None else step)
     middle = ordered[(len(ordered) - 1) // 2]
     return "-" if middle is None else str(middle)
@@ -76,8 +77,7 @@ def main() -> None:
                 unfinished += 1
                 continue
             outcomes.append(judge(group, baseline, main_length)[0])
-            baseline_plain += (window_accuracy(baseline, 1, main_length) >= 0.9
-                               and furthest_length(baseline) <= main_length)
+            baseline_plain += learned_without_transfer(baseline, main_length)
             for name in escapes:
                 escapes[name].append(escape_step(runs_of_seed[name]))
         if not outcomes:

@@ -25,7 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from interp.evaluate import Evaluation, read_evaluation
-from interp.quickstart import Outcome, furthest_length, judge, load_settings, window_accuracy
+from interp.quickstart import (
+    Outcome,
+    furthest_length,
+    judge,
+    learned_without_transfer,
+    load_settings,
+    window_accuracy,
+)
 from interp.run import checkpoint_steps, read_config
 from interp.stats import wilson_interval
 
@@ -74,7 +81,7 @@ def main() -> None:
             raise SystemExit(f"error: seed {seed} has a run without an evaluation of its last checkpoint")
         outcome, sentence = judge(group, baseline, main_length)
         outcomes.append(outcome)
-        baseline_plain += window_accuracy(baseline, 1, main_length) >= 0.9 and furthest_length(baseline) <= main_length
+        baseline_plain += learned_without_transfer(baseline, main_length)
         print(f"| {seed} | {sentence.split(':')[0]} | {100 * window_accuracy(group, 1, main_length):.1f} / "
               f"{100 * window_accuracy(baseline, 1, main_length):.1f}% | {furthest_length(group)} / {furthest_length(baseline)} | "
               f"{100 * window_accuracy(group, low, high):.1f} / {100 * window_accuracy(baseline, low, high):.1f}% | "

@@ -136,6 +136,12 @@ def furthest_length(summary: Evaluation) -> int:
     return reach
 
 
+def learned_without_transfer(baseline_summary: Evaluation, main_length: int) -> bool:
+    """The baseline's hoped-for outcome: addition learned on its training lengths and holding no further."""
+    return (window_accuracy(baseline_summary, 1, main_length) >= LEARNED
+            and furthest_length(baseline_summary) <= main_length)
+
+
 class Outcome(enum.Enum):
     """What one quickstart (one seed) showed."""
 

@@ -35,7 +35,15 @@ def test_quickstart_trains_both_runs_compares_and_resumes(tmp_path):
 
 def test_verdict_needs_both_runs_to_learn_their_training_lengths_and_states_its_uncertainty():
     from interp.evaluate import Evaluation, TaskAccuracy
-    from interp.quickstart import Measured, Outcome, Settings, comparison, judge, load_settings
+    from interp.quickstart import (
+        Measured,
+        Outcome,
+        Settings,
+        comparison,
+        judge,
+        learned_without_transfer,
+        load_settings,
+    )
 
     settings = load_settings()
     main = settings.main_length
@@ -52,6 +60,8 @@ def test_verdict_needs_both_runs_to_learn_their_training_lengths_and_states_its_
     assert f"verdict (this seed): transfer up to length {main + 2}" in comparison(beyond, learned, settings)
     assert judge(learned, learned, main)[0] is Outcome.NO_TRANSFER
     assert judge(beyond, never, main)[0] is judge(never, learned, main)[0] is Outcome.INCONCLUSIVE
+    assert learned_without_transfer(learned, main)  # what a baseline should do
+    assert not learned_without_transfer(beyond, main) and not learned_without_transfer(never, main)
     measured = Settings(settings.model, settings.group, settings.baseline, Measured(5, 4, 5, "a test"))
     text = comparison(beyond, learned, measured)
     assert "transferred in 4 of 5 seeds (95% interval 0.38-0.96)" in text and "uncertainty:" in text
