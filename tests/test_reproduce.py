@@ -145,6 +145,17 @@ def test_the_length_ratio_rule_on_known_cells():
     assert judge_ratio(cells(a=(2, None), b=(0.5, None), c=(4, 0.2)))[0] is Verdict.INCONCLUSIVE
 
 
+def test_no_transfer_gg_is_the_share_of_lengths_between_the_two_training_lengths():
+    from interp.claims import no_transfer_gg
+    from interp.evaluate import generalization_gap
+    from interp.groups import load_group
+
+    assert no_transfer_gg(4, 16) == 0.75 and no_transfer_gg(8, 4) == 0.5 and no_transfer_gg(8, 8) == 0.0
+    group = load_group("add8_carry")  # add to 8, nocarry and carry to 16: each exact on its lengths, then 0
+    accuracy = {spec.task: {n: float(n <= spec.max_length) for n in range(1, 21)} for spec in group.specs}
+    assert generalization_gap(group, accuracy) == no_transfer_gg(8, 16)
+
+
 def test_scales_name_existing_sweeps():
     for scale in SCALES.values():
         for stem, path in scale.sweeps.items():
